@@ -1,0 +1,142 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/voicegw/voicegw/gateway"
+	"github.com/voicegw/voicegw/gateway/backends"
+	"github.com/voicegw/voicegw/loadtest/sim"
+	"github.com/voicegw/voicegw/telemetry"
+)
+
+const devSystemPrompt = "You are a helpful voice agent for a defense contractor's help desk. Answer briefly, in one to three spoken sentences."
+
+func runServe(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	dev := fs.Bool("dev", false, "run with the built-in dev tenant and in-process simulated backends (no config needed)")
+	configPath := fs.String("config", "", "config file (YAML)")
+	httpAddr := fs.String("http", "127.0.0.1:8080", "HTTP listen address (softphone, signaling, /metrics)")
+	mediaAddr := fs.String("media", "", "WebRTC media UDP address, one port for all calls (default: the HTTP host, a random port)")
+	token := fs.String("token", os.Getenv("VOICEGW_DEV_TOKEN"), "dev mode: the call token (default: random, or $VOICEGW_DEV_TOKEN)")
+	greeting := fs.String("greeting", "", "dev mode: a greeting the agent speaks when a call connects")
+	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
+	logFormat := fs.String("log-format", "text", "log format: text or json")
+	usPerson := fs.Bool("dev-us-person", false, "dev mode: attest the dev caller as a verified U.S. person (default: unknown)")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	log := telemetry.NewLogger(stderr, *logFormat, *logLevel)
+	if *configPath != "" {
+		fmt.Fprintln(stderr, "voicegw serve: --config is not available in this build yet; use --dev")
+		return 2
+	}
+	if !*dev {
+		fmt.Fprintln(stderr, "voicegw serve: give --dev (built-in dev tenant and simulated backends)")
+		return 2
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	simCtx, stopSim := context.WithCancel(context.Background())
+	defer stopSim()
+	_, simURL, err := sim.Listen(simCtx, "127.0.0.1:0", sim.Config{Logger: log.With("component", "sim")})
+	if err != nil {
+		fmt.Fprintf(stderr, "voicegw serve: simulated backends: %v\n", err)
+		return 1
+	}
+	log.Warn("dev mode: ASR, LLM and TTS are SIMULATED backends", "url", simURL)
+
+	tok := *token
+	if tok == "" {
+		var b [16]byte
+		_, _ = rand.Read(b[:])
+		tok = hex.EncodeToString(b[:])
+	}
+	host, _, err := net.SplitHostPort(*httpAddr)
+	if err != nil {
+		fmt.Fprintf(stderr, "voicegw serve: --http %q: %v\n", *httpAddr, err)
+		return 2
+	}
+	media := *mediaAddr
+	if media == "" {
+		media = net.JoinHostPort(host, "0")
+	}
+	loopback := false
+	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() || host == "localhost" {
+		loopback = true
+	}
+	attested := ""
+	if *usPerson {
+		attested = "dev-mode flag --dev-us-person"
+	}
+	srv, err := gateway.New(gateway.Config{
+		HTTPAddr: *httpAddr,
+		ICE:      gateway.ICEConfig{UDPAddr: media, LoopbackOnly: loopback},
+		ASR:      backends.ASRConfig{Endpoint: backends.Endpoint{Name: "sim-asr", URL: simURL, Model: "sim-whisper"}},
+		LLM:      backends.LLMConfig{Endpoint: backends.Endpoint{Name: "sim-llm", URL: simURL, Model: "sim-llm"}},
+		TTS:      backends.TTSConfig{Endpoint: backends.Endpoint{Name: "sim-tts", URL: simURL, Model: "sim-tts"}, Voice: "sim"},
+		Pipeline: gateway.PipelineConfig{SystemPrompt: devSystemPrompt, Greeting: *greeting},
+		Auth:     gateway.StaticTokens{tok: {Tenant: "dev", Subject: "dev-caller", USPerson: *usPerson, AttestedBy: attested}},
+		Logger:   log,
+	})
+	if err != nil {
+		fmt.Fprintf(stderr, "voicegw serve: %v\n", err)
+		return 1
+	}
+	l, err := net.Listen("tcp", *httpAddr)
+	if err != nil {
+		fmt.Fprintf(stderr, "voicegw serve: listen %s: %v\n", *httpAddr, err)
+		_ = srv.Shutdown(context.Background())
+		return 1
+	}
+	fmt.Fprintf(stdout, "voicegw %s (dev mode, simulated backends)\n", version)
+	fmt.Fprintf(stdout, "softphone: http://%s/?token=%s\n", l.Addr(), tok)
+	fmt.Fprintf(stdout, "media: udp %s\n", srv.MediaAddr())
+
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(l) }()
+	select {
+	case <-ctx.Done():
+		log.Info("shutting down")
+	case err := <-errc:
+		if err != nil && !errors.Is(err, http.ErrServerClosed) {
+			fmt.Fprintf(stderr, "voicegw serve: %v\n", err)
+			return 1
+		}
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		log.Warn("shutdown", "err", err)
+	}
+	return 0
+}
+
+func runCheck(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("check", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	configPath := fs.String("config", "", "config file (YAML)")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if *configPath == "" {
+		fmt.Fprintln(stderr, "voicegw check: --config FILE is required")
+		return 2
+	}
+	fmt.Fprintln(stderr, "voicegw check: config files are not available in this build yet")
+	return 2
+}

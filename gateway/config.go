@@ -1,0 +1,157 @@
+package gateway
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/voicegw/voicegw/gateway/backends"
+	"github.com/voicegw/voicegw/telemetry"
+)
+
+// Config is everything a Server needs. Zero-valued fields take the defaults
+// documented on them (applied by New).
+type Config struct {
+	// HTTPAddr is the HTTP listen address (softphone, signaling, metrics).
+	// Default "127.0.0.1:8080".
+	HTTPAddr string
+	// ICE configures the WebRTC ingress.
+	ICE ICEConfig
+	// Backends for every call.
+	ASR backends.ASRConfig
+	LLM backends.LLMConfig
+	TTS backends.TTSConfig
+	// Pipeline tunes each call's turn pipeline.
+	Pipeline PipelineConfig
+	// Auth checks signaling tokens. Required.
+	Auth Authenticator
+	// AllowedOrigins are the browser origins (scheme://host:port) allowed to
+	// open signaling besides the gateway's own. Default none.
+	AllowedOrigins []string
+	// MaxCalls caps concurrent calls on this gateway. Default 200.
+	MaxCalls int
+	// DrainTimeout bounds how long Shutdown waits for calls to end. Default 5 s.
+	DrainTimeout time.Duration
+	// Logger for the gateway. Default slog.Default().
+	Logger *slog.Logger
+	// Metrics receives the gateway's instrumentation. Default a fresh set.
+	Metrics *telemetry.Metrics
+}
+
+// PipelineConfig tunes the turn pipeline. The zero value is usable.
+type PipelineConfig struct {
+	// SystemPrompt starts every conversation's history. Default none.
+	SystemPrompt string
+	// Greeting, when set, is spoken as soon as the call connects.
+	Greeting string
+	// VADMode is the WebRTC VAD aggressiveness, 0 to 3. Default 2
+	// (a negative value selects 0).
+	VADMode int
+	// Hangover is the silence that ends a caller's turn. Default 500 ms.
+	Hangover time.Duration
+	// MaxSentenceChars cuts long model sentences at a clause. Default 220.
+	MaxSentenceChars int
+	// MaxTokens caps the model's reply. Default 300.
+	MaxTokens int
+	// Temperature for the model; nil leaves the backend's default.
+	Temperature *float64
+	// MaxHistory is the number of user/assistant messages kept. Default 20.
+	MaxHistory int
+	// MaxCallDuration hangs up a call that lasts longer. Default 30 min.
+	MaxCallDuration time.Duration
+	// FirstTokenBudget is the budget from final transcript to the model's
+	// first token. Default 800 ms.
+	FirstTokenBudget time.Duration
+	// FirstAudioBudget is the budget from the caller's end of speech to the
+	// first reply audio packet. Default 1400 ms.
+	FirstAudioBudget time.Duration
+}
+
+func (p *PipelineConfig) setDefaults() {
+	switch {
+	case p.VADMode == 0:
+		p.VADMode = 2
+	case p.VADMode < 0:
+		p.VADMode = 0
+	}
+	if p.Hangover == 0 {
+		p.Hangover = 500 * time.Millisecond
+	}
+	if p.MaxSentenceChars == 0 {
+		p.MaxSentenceChars = defaultMaxSentenceChars
+	}
+	if p.MaxTokens == 0 {
+		p.MaxTokens = 300
+	}
+	if p.MaxHistory == 0 {
+		p.MaxHistory = 20
+	}
+	if p.MaxCallDuration == 0 {
+		p.MaxCallDuration = 30 * time.Minute
+	}
+	if p.FirstTokenBudget == 0 {
+		p.FirstTokenBudget = 800 * time.Millisecond
+	}
+	if p.FirstAudioBudget == 0 {
+		p.FirstAudioBudget = 1400 * time.Millisecond
+	}
+}
+
+func (p *PipelineConfig) validate() error {
+	var errs []error
+	if p.VADMode > 3 {
+		errs = append(errs, fmt.Errorf("pipeline.vad_mode: must be 0 to 3, got %d", p.VADMode))
+	}
+	if p.Hangover < 100*time.Millisecond || p.Hangover > 5*time.Second {
+		errs = append(errs, fmt.Errorf("pipeline.hangover: must be between 100ms and 5s, got %s", p.Hangover))
+	}
+	if p.MaxSentenceChars < 20 {
+		errs = append(errs, fmt.Errorf("pipeline.max_sentence_chars: must be at least 20, got %d", p.MaxSentenceChars))
+	}
+	return errors.Join(errs...)
+}
+
+func (c *Config) setDefaults() {
+	if c.HTTPAddr == "" {
+		c.HTTPAddr = "127.0.0.1:8080"
+	}
+	if c.MaxCalls == 0 {
+		c.MaxCalls = 200
+	}
+	if c.DrainTimeout == 0 {
+		c.DrainTimeout = 5 * time.Second
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.Metrics == nil {
+		c.Metrics = telemetry.NewMetrics()
+	}
+	if c.ASR.Name == "" {
+		c.ASR.Name = "asr"
+	}
+	if c.LLM.Name == "" {
+		c.LLM.Name = "llm"
+	}
+	if c.TTS.Name == "" {
+		c.TTS.Name = "tts"
+	}
+	c.Pipeline.setDefaults()
+}
+
+func (c *Config) validate() error {
+	var errs []error
+	if c.Auth == nil {
+		errs = append(errs, errors.New("auth: an authenticator is required"))
+	}
+	for _, b := range []struct{ role, url string }{{"asr", c.ASR.URL}, {"llm", c.LLM.URL}, {"tts", c.TTS.URL}} {
+		if b.url == "" {
+			errs = append(errs, fmt.Errorf("backends.%s.url: required", b.role))
+		}
+	}
+	if err := c.Pipeline.validate(); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}

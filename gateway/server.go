@@ -1,0 +1,437 @@
+// Package gateway is voicegw's call plane: the HTTP server, WebSocket
+// signaling, the WebRTC ingress, each call's session and turn pipeline, and
+// the notices a caller hears when a backend fails.
+//
+// A call is a session owned by one goroutine (session.run): the media leg,
+// the ASR reader, the turn workers and the player post closures to it, so
+// its state needs no locks. Every goroutine a session starts ends when the
+// call ends, and Server.Shutdown drains calls before it stops.
+package gateway
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/voicegw/voicegw/gateway/backends"
+	"github.com/voicegw/voicegw/gateway/web"
+)
+
+// Server is the gateway. Create it with New, run it with Serve or
+// ListenAndServe, stop it with Shutdown.
+type Server struct {
+	cfg     Config
+	log     *slog.Logger
+	webrtc  *webrtcIngress
+	deps    *sessionDeps
+	http    *http.Server
+	upgrade websocket.Upgrader
+
+	draining atomic.Bool
+	mu       sync.Mutex
+	sessions map[string]*session
+	calls    sync.WaitGroup
+	stopBg   context.CancelFunc
+	bg       sync.WaitGroup
+}
+
+// New validates cfg, fills its defaults and opens the WebRTC UDP socket.
+func New(cfg Config) (*Server, error) {
+	cfg.setDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, fmt.Errorf("gateway config: %w", err)
+	}
+	log := cfg.Logger
+	ing, err := newWebRTCIngress(cfg.ICE, log.With("component", "webrtc"))
+	if err != nil {
+		return nil, err
+	}
+	tts := backends.NewTTS(cfg.TTS)
+	s := &Server{
+		cfg:      cfg,
+		log:      log,
+		webrtc:   ing,
+		sessions: map[string]*session{},
+		deps: &sessionDeps{
+			asr:      cfg.ASR,
+			llm:      backends.NewLLM(cfg.LLM),
+			tts:      tts,
+			notices:  newNotices(tts, log.With("component", "notices")),
+			metrics:  cfg.Metrics,
+			pipeline: cfg.Pipeline,
+			tenant:   "dev",
+		},
+	}
+	s.upgrade = websocket.Upgrader{
+		HandshakeTimeout: 10 * time.Second,
+		ReadBufferSize:   4096,
+		WriteBufferSize:  4096,
+		CheckOrigin:      s.checkOrigin,
+	}
+	s.http = &http.Server{
+		Addr:              cfg.HTTPAddr,
+		Handler:           s.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	bgCtx, cancel := context.WithCancel(context.Background())
+	s.stopBg = cancel
+	s.bg.Add(1)
+	go func() {
+		defer s.bg.Done()
+		s.deps.notices.prewarm(bgCtx, noticeASR, noticeLLM, noticeTTS, noticeBlock)
+	}()
+	return s, nil
+}
+
+// MediaAddr is the UDP address of the WebRTC media mux.
+func (s *Server) MediaAddr() net.Addr { return s.webrtc.Addr() }
+
+// Handler returns the gateway's HTTP routes.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /", web.Handler())
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		_, _ = w.Write([]byte("ok\n"))
+	})
+	mux.HandleFunc("GET /readyz", s.handleReady)
+	mux.Handle("GET /metrics", s.cfg.Metrics.Handler())
+	mux.HandleFunc("GET /v1/calls", s.handleCall)
+	return mux
+}
+
+// ListenAndServe listens on Config.HTTPAddr and serves until Shutdown; it
+// returns http.ErrServerClosed after Shutdown.
+func (s *Server) ListenAndServe() error {
+	l, err := net.Listen("tcp", s.cfg.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("gateway: listen %s: %w", s.cfg.HTTPAddr, err)
+	}
+	return s.Serve(l)
+}
+
+// Serve serves HTTP on l until Shutdown.
+func (s *Server) Serve(l net.Listener) error {
+	return s.http.Serve(l)
+}
+
+// Shutdown stops admitting calls, hangs up the calls in progress (each
+// caller gets a hangup event with reason "shutdown"), waits for them to end
+// within ctx or Config.DrainTimeout, then stops the HTTP server and the
+// media socket.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.draining.Store(true)
+	s.mu.Lock()
+	for _, ss := range s.sessions {
+		ss.hangup(reasonShutdown)
+	}
+	s.mu.Unlock()
+	drained := make(chan struct{})
+	go func() {
+		s.calls.Wait()
+		close(drained)
+	}()
+	dctx, cancel := context.WithTimeout(ctx, s.cfg.DrainTimeout)
+	defer cancel()
+	var errs []error
+	select {
+	case <-drained:
+	case <-dctx.Done():
+		errs = append(errs, fmt.Errorf("gateway: calls still draining: %w", dctx.Err()))
+	}
+	s.stopBg()
+	s.bg.Wait()
+	if err := s.http.Shutdown(dctx); err != nil {
+		errs = append(errs, err)
+	}
+	if err := s.webrtc.Close(); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// ActiveCalls is the number of calls in progress.
+func (s *Server) ActiveCalls() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.sessions)
+}
+
+func (s *Server) handleReady(w http.ResponseWriter, _ *http.Request) {
+	calls := s.ActiveCalls()
+	status := http.StatusOK
+	ready := !s.draining.Load()
+	if !ready {
+		status = http.StatusServiceUnavailable
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(map[string]any{
+		"ready":    ready,
+		"draining": s.draining.Load(),
+		"calls":    calls,
+		"media":    s.webrtc.Addr().String(),
+	})
+}
+
+// checkOrigin allows non-browser clients (no Origin), same-host browsers and
+// the configured origins.
+func (s *Server) checkOrigin(r *http.Request) bool {
+	origin := r.Header.Get("Origin")
+	if origin == "" {
+		return true
+	}
+	u, err := url.Parse(origin)
+	if err != nil {
+		return false
+	}
+	if strings.EqualFold(u.Host, r.Host) {
+		return true
+	}
+	for _, o := range s.cfg.AllowedOrigins {
+		if strings.EqualFold(strings.TrimRight(o, "/"), origin) {
+			return true
+		}
+	}
+	return false
+}
+
+func newCallID() string {
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	return "call_" + hex.EncodeToString(b[:])
+}
+
+// handleCall is the signaling WebSocket: one call per connection.
+func (s *Server) handleCall(w http.ResponseWriter, r *http.Request) {
+	token := tokenFrom(r)
+	ws, err := s.upgrade.Upgrade(w, r, nil)
+	if err != nil {
+		// The upgrader has already written an HTTP error.
+		s.log.Debug("signaling upgrade failed", "remote", r.RemoteAddr, "err", err)
+		return
+	}
+	conn := newSignalConn(ws)
+	m := s.cfg.Metrics
+	refuse := func(code, msg string, closeCode int) {
+		m.SignalingErrs.WithLabelValues(code).Inc()
+		_ = conn.sendError(code, msg)
+		conn.close(closeCode, code)
+	}
+	caller, err := s.cfg.Auth.Authenticate(r.Context(), token)
+	if err != nil {
+		s.log.Info("signaling refused", "remote", r.RemoteAddr, "err", err)
+		refuse(codeUnauthorized, "missing or invalid call token", websocket.ClosePolicyViolation)
+		return
+	}
+	if s.draining.Load() {
+		refuse(codeUnavailable, "gateway is shutting down; try again shortly", websocket.CloseTryAgainLater)
+		return
+	}
+	log := s.log.With("tenant", caller.Tenant, "subject", caller.Subject)
+	c := &callConn{srv: s, conn: conn, caller: caller, log: log, remote: r.RemoteAddr}
+	c.serve()
+}
+
+// callConn is one signaling connection and the call it carries.
+type callConn struct {
+	srv    *Server
+	conn   *signalConn
+	caller Caller
+	log    *slog.Logger
+	remote string
+
+	sess     *session
+	sessDone chan string
+}
+
+// serve reads client messages until the connection or the call ends.
+func (c *callConn) serve() {
+	ws := c.conn.ws
+	_ = ws.SetReadDeadline(time.Now().Add(pongWait))
+	ws.SetPongHandler(func(string) error { return ws.SetReadDeadline(time.Now().Add(pongWait)) })
+
+	stop := make(chan struct{})
+	var pinger sync.WaitGroup
+	pinger.Add(1)
+	go func() {
+		defer pinger.Done()
+		t := time.NewTicker(pingInterval)
+		defer t.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+				if err := c.conn.ping(); err != nil {
+					return
+				}
+			}
+		}
+	}()
+
+	msgs := make(chan clientMessage)
+	readErr := make(chan error, 1)
+	go func() {
+		for {
+			m, err := c.conn.readMessage()
+			var bad *badMessageError
+			switch {
+			case errors.Is(err, errMessageTooLarge):
+				c.sendError(codeBadRequest, fmt.Sprintf("message larger than %d bytes", softMessageLimit))
+				continue
+			case errors.As(err, &bad):
+				c.sendError(codeBadRequest, bad.msg)
+				continue
+			case err != nil:
+				readErr <- err
+				return
+			}
+			_ = ws.SetReadDeadline(time.Now().Add(pongWait))
+			select {
+			case msgs <- m:
+			case <-stop:
+				return
+			}
+		}
+	}()
+
+	reason := ""
+	closeCode := websocket.CloseNormalClosure
+loop:
+	for {
+		select {
+		case m := <-msgs:
+			if c.handle(m) {
+				reason = reasonCaller
+				break loop
+			}
+		case err := <-readErr:
+			if c.sess == nil {
+				c.log.Debug("signaling closed before a call", "err", err)
+				break loop
+			}
+			c.log.Info("signaling connection lost; hanging up", "err", err)
+			reason = reasonSignaling
+			if errors.Is(err, websocket.ErrReadLimit) {
+				closeCode = websocket.CloseMessageTooBig
+			}
+			break loop
+		case r := <-c.sessDone:
+			c.sessDone = nil
+			_ = c.conn.send(hangupMessage{Type: "hangup", Reason: r})
+			break loop
+		}
+	}
+	if c.sess != nil && c.sessDone != nil {
+		c.sess.hangup(reason)
+		r := <-c.sessDone
+		_ = c.conn.send(hangupMessage{Type: "hangup", Reason: r})
+	}
+	close(stop)
+	c.conn.close(closeCode, "")
+	pinger.Wait()
+}
+
+func (c *callConn) sendError(code, msg string) {
+	c.srv.cfg.Metrics.SignalingErrs.WithLabelValues(code).Inc()
+	_ = c.conn.sendError(code, msg)
+}
+
+// handle acts on one client message; it returns true when the caller hung up.
+func (c *callConn) handle(m clientMessage) bool {
+	switch m.Type {
+	case "offer":
+		if c.sess != nil {
+			c.sendError(codeBadRequest, errCallInProgress.Error())
+			return false
+		}
+		if strings.TrimSpace(m.SDP) == "" {
+			c.sendError(codeBadRequest, `offer has no "sdp"`)
+			return false
+		}
+		c.startCall(m.SDP)
+		return false
+	case "hangup":
+		if c.sess == nil {
+			c.sendError(codeBadRequest, errNoCall.Error())
+			return false
+		}
+		return true
+	default:
+		c.sendError(codeBadRequest, fmt.Sprintf("unknown message type %q (expected offer or hangup)", m.Type))
+		return false
+	}
+}
+
+func (c *callConn) startCall(offer string) {
+	s := c.srv
+	if s.draining.Load() {
+		c.sendError(codeUnavailable, errDraining.Error())
+		return
+	}
+	s.mu.Lock()
+	full := len(s.sessions) >= s.cfg.MaxCalls
+	s.mu.Unlock()
+	if full {
+		c.srv.cfg.Metrics.SignalingErrs.WithLabelValues(codeRateLimited).Inc()
+		_ = c.conn.send(errorMessage{Type: "error", Code: codeRateLimited, Message: "gateway is at its call limit", RetryAfterMs: 1000})
+		return
+	}
+	id := newCallID()
+	log := c.log.With("call", id)
+	leg, answer, err := s.webrtc.answer(offer, log)
+	if err != nil {
+		log.Info("offer refused", "err", err)
+		code := codeBadRequest
+		if !errors.Is(err, errBadOffer) && !errors.Is(err, errNoAudioCodec) && !errors.Is(err, errNoAudioMedia) {
+			code = codeInternal
+		}
+		c.sendError(code, err.Error())
+		return
+	}
+	sess, err := newSession(context.Background(), id, c.caller, s.deps, leg, c.conn, log)
+	if err != nil {
+		_ = leg.Close()
+		log.Error("session setup failed", "err", err)
+		c.sendError(codeInternal, "could not start the call")
+		return
+	}
+	if err := c.conn.send(answerMessage{Type: "answer", SDP: answer, CallID: id}); err != nil {
+		_ = leg.Close()
+		return
+	}
+	s.mu.Lock()
+	s.sessions[id] = sess
+	s.calls.Add(1)
+	s.mu.Unlock()
+	if s.draining.Load() {
+		// Shutdown began while this call was being set up.
+		sess.hangup(reasonShutdown)
+	}
+	c.sess = sess
+	c.sessDone = make(chan string, 1)
+	done := c.sessDone
+	go func() {
+		defer s.calls.Done()
+		reason := sess.run()
+		s.mu.Lock()
+		delete(s.sessions, id)
+		s.mu.Unlock()
+		done <- reason
+	}()
+}

@@ -1,0 +1,783 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/voicegw/voicegw/gateway/backends"
+	"github.com/voicegw/voicegw/media"
+	"github.com/voicegw/voicegw/telemetry"
+)
+
+// Hang-up reasons sent in {"type":"hangup","reason":…}.
+const (
+	reasonCaller      = "caller"       // the caller hung up (signaling)
+	reasonMediaEnded  = "media_ended"  // the caller's media path failed or closed
+	reasonMaxDuration = "max_duration" // the call reached PipelineConfig.MaxCallDuration
+	reasonShutdown    = "shutdown"     // the gateway is stopping
+	reasonSignaling   = "signaling_closed"
+)
+
+// Notices the caller hears when something fails. They are synthesised once
+// and cached (see notices).
+const (
+	noticeASR   = "Sorry, I'm having trouble hearing you right now. Please try again in a moment."
+	noticeLLM   = "Sorry, I can't answer right now. Please try again in a moment."
+	noticeTTS   = "Sorry, I can't finish that answer right now."
+	noticeBlock = "I'm sorry, I can't discuss that."
+)
+
+// eventSink receives the session's signaling events (transcripts, turns,
+// policy decisions). Implemented by signalConn.
+type eventSink interface {
+	send(v any) error
+}
+
+// sessionDeps is what every session of one gateway shares.
+type sessionDeps struct {
+	asr      backends.ASRConfig
+	llm      *backends.LLM
+	tts      *backends.TTS
+	notices  *notices
+	metrics  *telemetry.Metrics
+	pipeline PipelineConfig
+	tenant   string
+}
+
+// session is one call. A single goroutine (run) owns all of its state;
+// the leg, the ASR reader, the turn workers and the player post closures to
+// it with post.
+type session struct {
+	id     string
+	caller Caller
+	log    *slog.Logger
+	deps   *sessionDeps
+	leg    Leg
+	sig    eventSink
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	tasks  chan func()
+	wg     sync.WaitGroup
+	player *player
+
+	// Owned by the run goroutine.
+	det         *media.TurnDetector
+	preroll     [][]int16
+	asr         backends.ASRStream
+	asrGen      int
+	asrDialing  bool
+	speaking    bool
+	awaiting    bool      // committed an utterance, waiting for its final transcript
+	speechEnd   time.Time // end of the utterance awaiting its transcript
+	partial     map[string]string
+	pendingText string // a final that arrived while the caller spoke again
+	history     []backends.Message
+	turnSeq     int
+	cur         *turn
+	hangupWhy   string
+}
+
+// turn is one caller utterance and the agent's reply.
+type turn struct {
+	id       int
+	cancel   context.CancelFunc
+	user     string
+	ingress  string
+	started  time.Time
+	t        map[string]time.Time // stage → time
+	spoken   []string
+	outcome  string
+	finished bool
+}
+
+const prerollFrames = 15 // 300 ms of audio kept before speech is detected
+
+func newSession(parent context.Context, id string, caller Caller, deps *sessionDeps, leg Leg, sig eventSink, log *slog.Logger) (*session, error) {
+	p := deps.pipeline
+	det, err := media.NewTurnDetector(media.PipelineRate, p.VADMode, media.EndpointerConfig{Hangover: p.Hangover})
+	if err != nil {
+		return nil, fmt.Errorf("session: turn detector: %w", err)
+	}
+	ctx, cancel := context.WithCancel(parent)
+	s := &session{
+		id:      id,
+		caller:  caller,
+		log:     log,
+		deps:    deps,
+		leg:     leg,
+		sig:     sig,
+		ctx:     ctx,
+		cancel:  cancel,
+		tasks:   make(chan func(), 256),
+		det:     det,
+		partial: map[string]string{},
+	}
+	if p.SystemPrompt != "" {
+		s.history = append(s.history, backends.Message{Role: "system", Content: p.SystemPrompt})
+	}
+	s.player = newPlayer(leg, func(ev playerEvent) { s.post(func() { s.onPlayerEvent(ev) }) })
+	return s, nil
+}
+
+// post runs fn on the session goroutine. It never blocks past the session's end.
+func (s *session) post(fn func()) {
+	select {
+	case s.tasks <- fn:
+	case <-s.ctx.Done():
+	}
+}
+
+// hangup asks the session to end with reason; safe from any goroutine.
+func (s *session) hangup(reason string) {
+	s.post(func() {
+		if s.hangupWhy == "" {
+			s.hangupWhy = reason
+		}
+		s.cancel()
+	})
+	// If the loop has already stopped, cancel directly.
+	s.cancel()
+}
+
+// run is the session's owner goroutine: one select loop from answer to
+// hang-up. It returns the hang-up reason after every goroutine the session
+// started has ended.
+func (s *session) run() string {
+	ingress := s.leg.Ingress()
+	m := s.deps.metrics
+	m.CallsActive.WithLabelValues(ingress).Inc()
+	started := time.Now()
+	s.log.Info("call started", "ingress", ingress)
+
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		s.player.run(s.ctx)
+	}()
+	s.dialASR()
+	if g := s.deps.pipeline.Greeting; g != "" {
+		s.startScriptedTurn(g)
+	}
+
+	var maxDur <-chan time.Time
+	if d := s.deps.pipeline.MaxCallDuration; d > 0 {
+		t := time.NewTimer(d)
+		defer t.Stop()
+		maxDur = t.C
+	}
+	frames := s.leg.Frames()
+loop:
+	for {
+		select {
+		case <-s.ctx.Done():
+			break loop
+		case fn := <-s.tasks:
+			fn()
+		case f, ok := <-frames:
+			if !ok {
+				frames = nil
+				continue
+			}
+			s.onFrame(f)
+		case <-s.leg.Done():
+			s.setReason(reasonMediaEnded)
+			break loop
+		case <-maxDur:
+			s.setReason(reasonMaxDuration)
+			break loop
+		}
+	}
+	s.setReason(reasonShutdown)
+	if s.cur != nil && !s.cur.finished {
+		s.finishTurn(s.cur, "hung_up")
+	}
+	s.cancel()
+	if s.asr != nil {
+		_ = s.asr.Close()
+	}
+	s.wg.Wait()
+	_ = s.leg.Close()
+	s.det.Close()
+	st := s.leg.Stats()
+	m.CallsActive.WithLabelValues(ingress).Dec()
+	m.CallsTotal.WithLabelValues(ingress, s.hangupWhy).Inc()
+	m.PacketsRx.WithLabelValues(ingress).Add(float64(st.RxPackets))
+	m.PacketsTx.WithLabelValues(ingress).Add(float64(st.TxPackets))
+	s.log.Info("call ended", "reason", s.hangupWhy, "duration", time.Since(started).Round(time.Millisecond),
+		"turns", s.turnSeq, "rx_packets", st.RxPackets, "tx_packets", st.TxPackets, "rx_dropped", st.RxDropped)
+	return s.hangupWhy
+}
+
+func (s *session) setReason(r string) {
+	if s.hangupWhy == "" {
+		s.hangupWhy = r
+	}
+}
+
+// --- caller audio -------------------------------------------------------
+
+func (s *session) onFrame(f []int16) {
+	ev, err := s.det.Push(f)
+	if err != nil {
+		s.log.Debug("vad", "err", err)
+		return
+	}
+	switch ev {
+	case media.EventSpeechStart:
+		s.speaking = true
+		s.onSpeechStart()
+		for _, pf := range s.preroll {
+			s.appendASR(pf)
+		}
+		s.preroll = s.preroll[:0]
+	case media.EventSpeechEnd:
+		s.appendASR(f)
+		s.speaking = false
+		s.onSpeechEnd()
+		return
+	}
+	if s.speaking {
+		s.appendASR(f)
+		return
+	}
+	if len(s.preroll) == prerollFrames {
+		copy(s.preroll, s.preroll[1:])
+		s.preroll = s.preroll[:prerollFrames-1]
+	}
+	s.preroll = append(s.preroll, f)
+}
+
+func (s *session) onSpeechStart() {
+	s.log.Debug("speech start")
+	if s.cur != nil && !s.cur.finished {
+		s.bargeIn()
+	}
+	if s.asr == nil {
+		s.dialASR()
+	}
+}
+
+func (s *session) onSpeechEnd() {
+	// The caller's speech ended when the hangover began.
+	end := time.Now().Add(-s.deps.pipeline.Hangover)
+	s.log.Debug("speech end")
+	if s.asr == nil {
+		s.failTurnBeforeLLM(end, "asr", errors.New("no transcription backend connection"))
+		return
+	}
+	if err := s.asr.Commit(); err != nil {
+		s.asrFailed(err)
+		s.failTurnBeforeLLM(end, "asr", err)
+		return
+	}
+	s.awaiting = true
+	s.speechEnd = end
+}
+
+func (s *session) appendASR(f []int16) {
+	if s.asr == nil {
+		return
+	}
+	if err := s.asr.Append(f); err != nil {
+		s.asrFailed(err)
+	}
+}
+
+// dialASR opens the call's transcription stream in the background.
+func (s *session) dialASR() {
+	if s.asrDialing {
+		return
+	}
+	s.asrDialing = true
+	s.asrGen++
+	gen := s.asrGen
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		ctx, cancel := context.WithTimeout(s.ctx, 10*time.Second)
+		defer cancel()
+		st, err := backends.DialASR(ctx, s.deps.asr)
+		if err != nil {
+			s.post(func() {
+				s.asrDialing = false
+				s.deps.metrics.BackendErrors.WithLabelValues("asr", s.deps.asr.Name).Inc()
+				s.log.Warn("transcription backend unavailable", "backend", s.deps.asr.Name, "err", err)
+			})
+			return
+		}
+		delivered := make(chan struct{})
+		s.post(func() {
+			close(delivered)
+			s.asrDialing = false
+			if gen != s.asrGen {
+				_ = st.Close()
+				return
+			}
+			s.asr = st
+		})
+		select {
+		case <-delivered:
+		case <-s.ctx.Done():
+			_ = st.Close()
+			return
+		}
+		for ev := range st.Events() {
+			s.post(func() { s.onASREvent(gen, st, ev) })
+		}
+	}()
+}
+
+func (s *session) asrFailed(err error) {
+	s.log.Warn("transcription stream failed", "backend", s.deps.asr.Name, "err", err)
+	s.deps.metrics.BackendErrors.WithLabelValues("asr", s.deps.asr.Name).Inc()
+	if s.asr != nil {
+		_ = s.asr.Close()
+		s.asr = nil
+	}
+	s.asrGen++
+}
+
+func (s *session) onASREvent(gen int, st backends.ASRStream, ev backends.ASREvent) {
+	if gen != s.asrGen || st != s.asr {
+		return
+	}
+	if ev.Err != nil {
+		s.asrFailed(ev.Err)
+		if s.awaiting {
+			s.awaiting = false
+			s.failTurnBeforeLLM(s.speechEnd, "asr", ev.Err)
+		}
+		return
+	}
+	if !ev.Final {
+		s.partial[ev.ItemID] += ev.Text
+		s.sendEvent(transcriptMessage{Type: "transcript", Role: "caller", Text: strings.TrimSpace(s.pendingText + " " + s.partial[ev.ItemID]), Final: false})
+		return
+	}
+	delete(s.partial, ev.ItemID)
+	if !s.awaiting {
+		return
+	}
+	text := strings.TrimSpace(ev.Text)
+	if s.speaking {
+		// The caller went on talking: join this to the next utterance.
+		s.pendingText = strings.TrimSpace(s.pendingText + " " + text)
+		s.awaiting = false
+		return
+	}
+	s.awaiting = false
+	if s.pendingText != "" {
+		text = strings.TrimSpace(s.pendingText + " " + text)
+		s.pendingText = ""
+	}
+	if text == "" {
+		s.log.Debug("empty transcript; no turn")
+		return
+	}
+	s.sendEvent(transcriptMessage{Type: "transcript", Role: "caller", Text: text, Final: true})
+	s.startTurn(text, s.speechEnd, time.Now())
+}
+
+// --- turns ------------------------------------------------------------------
+
+func (s *session) newTurn(user string, speechEnd time.Time) *turn {
+	s.turnSeq++
+	t := &turn{id: s.turnSeq, user: user, ingress: s.leg.Ingress(), started: time.Now(), t: map[string]time.Time{}}
+	if !speechEnd.IsZero() {
+		t.t["speech_end"] = speechEnd
+	}
+	return t
+}
+
+// startTurn sends the caller's text, with the history, to the LLM and plays
+// the reply as it streams.
+func (s *session) startTurn(text string, speechEnd, asrFinal time.Time) {
+	t := s.newTurn(text, speechEnd)
+	t.t[telemetry.StageASRFinal] = asrFinal
+	s.cur = t
+	msgs := append(append([]backends.Message(nil), s.history...), backends.Message{Role: "user", Content: text})
+	ctx, cancel := context.WithCancel(s.ctx)
+	t.cancel = cancel
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		s.runTurn(ctx, t, msgs)
+	}()
+}
+
+// startScriptedTurn plays a fixed agent text (the greeting) through TTS.
+func (s *session) startScriptedTurn(text string) {
+	t := s.newTurn("", time.Time{})
+	s.cur = t
+	ctx, cancel := context.WithCancel(s.ctx)
+	t.cancel = cancel
+	sentences := make(chan string, 1)
+	sentences <- text
+	close(sentences)
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		s.speakSentences(ctx, t, sentences)
+		s.player.enqueue(playItem{mark: playMark{kind: markTurnEnd, turn: t.id}})
+	}()
+}
+
+// runTurn streams the LLM reply, cuts it into sentences and hands them to
+// speakSentences. It runs on its own goroutine and reports to the session
+// with post.
+func (s *session) runTurn(ctx context.Context, t *turn, msgs []backends.Message) {
+	p := s.deps.pipeline
+	req := backends.ChatRequest{Messages: msgs, MaxTokens: p.MaxTokens, Temperature: p.Temperature}
+	stream, err := s.deps.llm.Stream(ctx, req)
+	if err != nil {
+		if ctx.Err() == nil {
+			s.post(func() { s.turnBackendFailed(t, "llm", err) })
+		}
+		return
+	}
+	defer stream.Close()
+
+	sentences := make(chan string, 32)
+	speakDone := make(chan struct{})
+	go func() {
+		defer close(speakDone)
+		s.speakSentences(ctx, t, sentences)
+	}()
+	split := newSentenceSplitter(p.MaxSentenceChars)
+	first := true
+	var streamErr error
+	for {
+		delta, err := stream.Next()
+		if err != nil {
+			if !errors.Is(err, io.EOF) {
+				streamErr = err
+			}
+			break
+		}
+		if first && delta != "" {
+			first = false
+			now := time.Now()
+			s.post(func() { t.t[telemetry.StageLLMFirstToken] = now })
+		}
+		for _, sent := range split.push(delta) {
+			select {
+			case sentences <- sent:
+			case <-ctx.Done():
+			}
+		}
+	}
+	if streamErr == nil {
+		if rest := split.flush(); rest != "" {
+			select {
+			case sentences <- rest:
+			case <-ctx.Done():
+			}
+		}
+	}
+	close(sentences)
+	<-speakDone
+	if ctx.Err() != nil {
+		return
+	}
+	if streamErr != nil {
+		s.post(func() { s.turnBackendFailed(t, "llm", streamErr) })
+		return
+	}
+	if first {
+		s.post(func() { s.turnBackendFailed(t, "llm", errors.New("model returned an empty reply")) })
+		return
+	}
+	s.player.enqueue(playItem{mark: playMark{kind: markTurnEnd, turn: t.id}})
+}
+
+// speakSentences synthesises each sentence and queues its audio, in order.
+func (s *session) speakSentences(ctx context.Context, t *turn, sentences <-chan string) {
+	idx := 0
+	failed := false
+	for sent := range sentences {
+		if failed || ctx.Err() != nil {
+			continue // drain
+		}
+		if idx == 0 {
+			now := time.Now()
+			s.post(func() { t.t[telemetry.StageFirstSentence] = now })
+		}
+		if err := s.speak(ctx, t, idx, sent); err != nil {
+			if ctx.Err() == nil {
+				failed = true
+				s.post(func() { s.ttsFailed(t, err) })
+			}
+			continue
+		}
+		idx++
+	}
+}
+
+// speak streams one sentence from TTS into the play queue.
+func (s *session) speak(ctx context.Context, t *turn, idx int, text string) error {
+	st, err := s.deps.tts.Speak(ctx, text)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	rs, err := media.NewResampler(st.SampleRate(), media.PipelineRate)
+	if err != nil {
+		return fmt.Errorf("tts audio at %d Hz: %w", st.SampleRate(), err)
+	}
+	var fr framer
+	buf := make([]int16, st.SampleRate()/25) // 40 ms
+	var out []int16
+	started := false
+	for {
+		n, err := st.Read(buf)
+		if n > 0 {
+			if !started && idx == 0 {
+				now := time.Now()
+				s.post(func() {
+					if _, ok := t.t[telemetry.StageTTSFirstByte]; !ok {
+						t.t[telemetry.StageTTSFirstByte] = now
+					}
+				})
+			}
+			out = rs.Process(out[:0], buf[:n])
+			frames := fr.push(out)
+			if len(frames) > 0 {
+				items := make([]playItem, 0, len(frames)+1)
+				if !started {
+					items = append(items, playItem{mark: playMark{kind: markSentenceStart, turn: t.id, sentence: idx, text: text}})
+					started = true
+				}
+				for _, f := range frames {
+					items = append(items, playItem{frame: f})
+				}
+				if ctx.Err() != nil {
+					return ctx.Err()
+				}
+				s.player.enqueue(items...)
+			}
+		}
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return err
+		}
+	}
+	var items []playItem
+	if !started {
+		items = append(items, playItem{mark: playMark{kind: markSentenceStart, turn: t.id, sentence: idx, text: text}})
+	}
+	if rest := fr.pending; len(rest) > 0 {
+		last := make([]int16, media.SamplesPerFrame(media.PipelineRate))
+		copy(last, rest)
+		items = append(items, playItem{frame: last})
+	}
+	items = append(items, playItem{mark: playMark{kind: markSentenceEnd, turn: t.id, sentence: idx, text: text}})
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	s.player.enqueue(items...)
+	return nil
+}
+
+// onPlayerEvent runs on the session goroutine when the player passes a mark.
+func (s *session) onPlayerEvent(ev playerEvent) {
+	t := s.cur
+	if t == nil || t.id != ev.mark.turn || t.finished {
+		return
+	}
+	switch ev.mark.kind {
+	case markSentenceStart:
+		if _, ok := t.t[telemetry.StageFirstAudio]; !ok {
+			t.t[telemetry.StageFirstAudio] = ev.at
+		}
+		if ev.mark.sentence < 0 { // a notice: captioned, never part of the history
+			s.sendEvent(transcriptMessage{Type: "transcript", Role: "agent", Text: ev.mark.text, Final: true})
+			return
+		}
+		text := strings.TrimSpace(strings.Join(append(append([]string(nil), t.spoken...), ev.mark.text), " "))
+		s.sendEvent(transcriptMessage{Type: "transcript", Role: "agent", Text: text, Final: false})
+	case markSentenceEnd:
+		t.spoken = append(t.spoken, ev.mark.text)
+	case markTurnEnd:
+		if t.outcome == "" {
+			t.outcome = "completed"
+		}
+		s.finishTurn(t, t.outcome)
+	}
+}
+
+// bargeIn stops the agent: playback stops before the next frame, the LLM and
+// TTS work in flight is cancelled, and the history keeps only what the caller
+// heard.
+func (s *session) bargeIn() {
+	t := s.cur
+	prog := s.player.flush()
+	t.cancel()
+	if prog.turn == t.id {
+		t.spoken = prog.played
+	}
+	s.deps.metrics.BargeIns.WithLabelValues(t.ingress).Inc()
+	s.log.Info("barge-in", "turn", t.id, "sentences_heard", len(t.spoken), "cut_off", prog.partial != "")
+	s.finishTurn(t, "barged_in")
+}
+
+// finishTurn closes a turn: history, captions, timings and metrics.
+func (s *session) finishTurn(t *turn, outcome string) {
+	if t.finished {
+		return
+	}
+	t.finished = true
+	if t.cancel != nil {
+		t.cancel()
+	}
+	spoken := strings.TrimSpace(strings.Join(t.spoken, " "))
+	if t.user != "" {
+		s.history = append(s.history, backends.Message{Role: "user", Content: t.user})
+	}
+	if spoken != "" {
+		s.history = append(s.history, backends.Message{Role: "assistant", Content: spoken})
+		s.sendEvent(transcriptMessage{Type: "transcript", Role: "agent", Text: spoken, Final: true})
+	}
+	s.trimHistory()
+	timings := s.recordTimings(t)
+	s.deps.metrics.TurnsTotal.WithLabelValues(t.ingress, outcome).Inc()
+	s.sendEvent(turnMessage{Type: "turn", Turn: t.id, Outcome: outcome, Timings: timings})
+	s.log.Info("turn", "turn", t.id, "outcome", outcome, "timings_ms", timings)
+	if s.cur == t {
+		s.cur = nil
+	}
+}
+
+// recordTimings converts the turn's stage times to milliseconds since the
+// caller's end of speech, observes them and counts budget misses.
+func (s *session) recordTimings(t *turn) map[string]int64 {
+	out := map[string]int64{}
+	end, ok := t.t["speech_end"]
+	if !ok {
+		return out
+	}
+	m := s.deps.metrics
+	for _, stage := range []string{telemetry.StageASRFinal, telemetry.StageLLMFirstToken, telemetry.StageFirstSentence, telemetry.StageTTSFirstByte, telemetry.StageFirstAudio} {
+		at, ok := t.t[stage]
+		if !ok {
+			continue
+		}
+		d := at.Sub(end)
+		out[stage] = d.Milliseconds()
+		m.TurnStage.WithLabelValues(stage, t.ingress).Observe(d.Seconds())
+	}
+	p := s.deps.pipeline
+	if fin, ok := t.t[telemetry.StageASRFinal]; ok {
+		if tok, ok := t.t[telemetry.StageLLMFirstToken]; ok {
+			d := tok.Sub(fin)
+			out[telemetry.StageASRToFirstToken] = d.Milliseconds()
+			m.TurnStage.WithLabelValues(telemetry.StageASRToFirstToken, t.ingress).Observe(d.Seconds())
+			if p.FirstTokenBudget > 0 && d > p.FirstTokenBudget {
+				m.BudgetMisses.WithLabelValues(telemetry.StageASRToFirstToken, s.deps.tenant).Inc()
+				s.log.Warn("latency budget missed", "stage", telemetry.StageASRToFirstToken, "ms", d.Milliseconds(), "budget_ms", p.FirstTokenBudget.Milliseconds())
+			}
+		}
+	}
+	if fa, ok := t.t[telemetry.StageFirstAudio]; ok && p.FirstAudioBudget > 0 {
+		if d := fa.Sub(end); d > p.FirstAudioBudget {
+			m.BudgetMisses.WithLabelValues(telemetry.StageFirstAudio, s.deps.tenant).Inc()
+			s.log.Warn("latency budget missed", "stage", telemetry.StageFirstAudio, "ms", d.Milliseconds(), "budget_ms", p.FirstAudioBudget.Milliseconds())
+		}
+	}
+	return out
+}
+
+// trimHistory keeps the system prompt and the last MaxHistory messages.
+func (s *session) trimHistory() {
+	max := s.deps.pipeline.MaxHistory
+	if max <= 0 {
+		return
+	}
+	var sys []backends.Message
+	rest := s.history
+	if len(rest) > 0 && rest[0].Role == "system" {
+		sys, rest = rest[:1], rest[1:]
+	}
+	if len(rest) > max {
+		rest = rest[len(rest)-max:]
+		s.history = append(append([]backends.Message(nil), sys...), rest...)
+	}
+}
+
+// --- failures -----------------------------------------------------------------
+
+// failTurnBeforeLLM ends an utterance that never reached the model, with a
+// spoken notice.
+func (s *session) failTurnBeforeLLM(speechEnd time.Time, role string, err error) {
+	t := s.newTurn("", speechEnd)
+	s.cur = t
+	s.turnBackendFailed(t, role, err)
+}
+
+// turnBackendFailed tells the caller, by a short spoken notice and an error
+// event, that a backend failed; the call stays up.
+func (s *session) turnBackendFailed(t *turn, role string, err error) {
+	if t.finished {
+		return
+	}
+	name := s.backendName(role)
+	s.deps.metrics.BackendErrors.WithLabelValues(role, name).Inc()
+	s.log.Warn("backend failed during turn", "role", role, "backend", name, "turn", t.id, "err", err)
+	s.sendEvent(errorMessage{Type: "error", Code: codeBackend, Message: role + " backend unavailable"})
+	notice := noticeLLM
+	if role == "asr" {
+		notice = noticeASR
+	}
+	t.outcome = "failed"
+	s.playNotice(t, notice)
+}
+
+func (s *session) ttsFailed(t *turn, err error) {
+	if t.finished {
+		return
+	}
+	s.turnBackendFailed(t, "tts", err)
+}
+
+// playNotice queues a cached notice as the end of turn t.
+func (s *session) playNotice(t *turn, text string) {
+	pcm := s.deps.notices.get(s.ctx, text)
+	n := media.SamplesPerFrame(media.PipelineRate)
+	items := []playItem{{mark: playMark{kind: markSentenceStart, turn: t.id, sentence: -1, text: text}}}
+	for i := 0; i < len(pcm); i += n {
+		f := make([]int16, n)
+		copy(f, pcm[i:])
+		items = append(items, playItem{frame: f})
+	}
+	items = append(items, playItem{mark: playMark{kind: markTurnEnd, turn: t.id}})
+	s.player.enqueue(items...)
+	if t.cancel == nil {
+		t.cancel = func() {}
+	}
+}
+
+func (s *session) backendName(role string) string {
+	switch role {
+	case "asr":
+		return s.deps.asr.Name
+	case "llm":
+		return s.deps.llm.Name()
+	case "tts":
+		return s.deps.tts.Name()
+	}
+	return role
+}
+
+func (s *session) sendEvent(v any) {
+	if err := s.sig.send(v); err != nil && !errors.Is(err, errSessionClosed) {
+		s.log.Debug("signaling send", "err", err)
+	}
+}
