@@ -19,7 +19,7 @@ func init() {
 	}
 	for i := range ulawEncode {
 		// Index is the 14-bit two's complement sample (sample >> 2).
-		s := int16(uint16(i<<2)) // sign-extend through uint16
+		s := int16(uint16(i << 2)) // sign-extend through uint16
 		ulawEncode[i] = linearToUlaw(s)
 	}
 	for i := range alawEncode {
