@@ -37,6 +37,9 @@ type Config struct {
 	Logger *slog.Logger
 	// Metrics receives the gateway's instrumentation. Default a fresh set.
 	Metrics *telemetry.Metrics
+	// Policy checks every caller transcript and model sentence (the
+	// deemed-export classifier). Nil allows everything.
+	Policy Policy
 }
 
 // PipelineConfig tunes the turn pipeline. The zero value is usable.
@@ -112,7 +115,7 @@ func (p *PipelineConfig) validate() error {
 	return errors.Join(errs...)
 }
 
-func (c *Config) setDefaults() {
+func (c *Config) setDefaults() error {
 	if c.HTTPAddr == "" {
 		c.HTTPAddr = "127.0.0.1:8080"
 	}
@@ -138,6 +141,7 @@ func (c *Config) setDefaults() {
 		c.TTS.Name = "tts"
 	}
 	c.Pipeline.setDefaults()
+	return nil
 }
 
 func (c *Config) validate() error {

@@ -50,7 +50,9 @@ type Server struct {
 
 // New validates cfg, fills its defaults and opens the WebRTC UDP socket.
 func New(cfg Config) (*Server, error) {
-	cfg.setDefaults()
+	if err := cfg.setDefaults(); err != nil {
+		return nil, fmt.Errorf("gateway config: %w", err)
+	}
 	if err := cfg.validate(); err != nil {
 		return nil, fmt.Errorf("gateway config: %w", err)
 	}
@@ -73,6 +75,7 @@ func New(cfg Config) (*Server, error) {
 			metrics:  cfg.Metrics,
 			pipeline: cfg.Pipeline,
 			tenant:   "dev",
+			policy:   cfg.Policy,
 		},
 	}
 	s.upgrade = websocket.Upgrader{

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/voicegw/voicegw/gateway/backends"
@@ -48,6 +49,7 @@ type sessionDeps struct {
 	metrics  *telemetry.Metrics
 	pipeline PipelineConfig
 	tenant   string
+	policy   Policy
 }
 
 // session is one call. A single goroutine (run) owns all of its state;
@@ -65,7 +67,11 @@ type session struct {
 	cancel context.CancelFunc
 	tasks  chan func()
 	wg     sync.WaitGroup
-	player *player
+	// requested is the reason given to hangup by another goroutine.
+	requested  atomic.Value
+	reasonOnce sync.Once
+	player     *player
+	pol        CallPolicy
 
 	// Owned by the run goroutine.
 	det         *media.TurnDetector
@@ -95,6 +101,9 @@ type turn struct {
 	spoken   []string
 	outcome  string
 	finished bool
+	// blocked is set by the TTS stage when the outbound classifier blocks
+	// a sentence: the rest of the reply is dropped.
+	blocked atomic.Bool
 }
 
 const prerollFrames = 15 // 300 ms of audio kept before speech is detected
@@ -122,6 +131,10 @@ func newSession(parent context.Context, id string, caller Caller, deps *sessionD
 	if p.SystemPrompt != "" {
 		s.history = append(s.history, backends.Message{Role: "system", Content: p.SystemPrompt})
 	}
+	s.pol = allowAll{}
+	if deps.policy != nil {
+		s.pol = deps.policy.NewCall(caller, id)
+	}
 	s.player = newPlayer(leg, func(ev playerEvent) { s.post(func() { s.onPlayerEvent(ev) }) })
 	return s, nil
 }
@@ -135,14 +148,9 @@ func (s *session) post(fn func()) {
 }
 
 // hangup asks the session to end with reason; safe from any goroutine.
+// The first reason given wins.
 func (s *session) hangup(reason string) {
-	s.post(func() {
-		if s.hangupWhy == "" {
-			s.hangupWhy = reason
-		}
-		s.cancel()
-	})
-	// If the loop has already stopped, cancel directly.
+	s.reasonOnce.Do(func() { s.requested.Store(reason) })
 	s.cancel()
 }
 
@@ -193,6 +201,9 @@ loop:
 			s.setReason(reasonMaxDuration)
 			break loop
 		}
+	}
+	if r, ok := s.requested.Load().(string); ok {
+		s.setReason(r)
 	}
 	s.setReason(reasonShutdown)
 	if s.cur != nil && !s.cur.finished {
@@ -381,8 +392,58 @@ func (s *session) onASREvent(gen int, st backends.ASRStream, ev backends.ASREven
 		s.log.Debug("empty transcript; no turn")
 		return
 	}
+	asrFinal := time.Now()
 	s.sendEvent(transcriptMessage{Type: "transcript", Role: "caller", Text: text, Final: true})
-	s.startTurn(text, s.speechEnd, time.Now())
+	d := s.checkPolicy(text, Inbound, CheckMeta{Turn: s.turnSeq + 1, Ingress: s.leg.Ingress(), Backend: s.deps.llm.Name()})
+	if d.Action != ActionAllow {
+		s.sendPolicy(Inbound, d)
+	}
+	switch d.Action {
+	case ActionBlock:
+		// The caller's words never reach the model or the history.
+		t := s.newTurn("", s.speechEnd)
+		t.t[telemetry.StageASRFinal] = asrFinal
+		t.outcome = "blocked"
+		s.cur = t
+		t.cancel = func() {}
+		s.player.enqueue(s.noticeItems(t, noticeBlock)...)
+		return
+	case ActionRedact:
+		text = d.Redacted
+	}
+	s.startTurn(text, s.speechEnd, asrFinal)
+}
+
+// sendPolicy tells the client about a classifier decision that was not a
+// plain allow.
+func (s *session) sendPolicy(dir Direction, d PolicyDecision) {
+	s.deps.metrics.PolicyActions.WithLabelValues(string(dir), d.Action).Inc()
+	s.sendEvent(policyMessage{Type: "policy", Direction: string(dir), Action: d.Action,
+		Categories: nonNil(d.Categories), Rules: nonNil(d.Rules)})
+}
+
+// checkPolicy runs the call's policy and fails closed: an unknown action is
+// a block.
+func (s *session) checkPolicy(text string, dir Direction, meta CheckMeta) PolicyDecision {
+	d := s.pol.Check(text, dir, meta)
+	switch d.Action {
+	case ActionAllow, ActionBlock:
+	case ActionRedact:
+		if d.Redacted == "" {
+			d.Action = ActionBlock
+		}
+	default:
+		s.log.Error("policy returned an unknown action; blocking", "action", d.Action)
+		d.Action = ActionBlock
+	}
+	return d
+}
+
+func nonNil(v []string) []string {
+	if v == nil {
+		return []string{}
+	}
+	return v
 }
 
 // --- turns ------------------------------------------------------------------
@@ -461,6 +522,9 @@ func (s *session) runTurn(ctx context.Context, t *turn, msgs []backends.Message)
 			}
 			break
 		}
+		if t.blocked.Load() {
+			break
+		}
 		if first && delta != "" {
 			first = false
 			now := time.Now()
@@ -490,6 +554,9 @@ func (s *session) runTurn(ctx context.Context, t *turn, msgs []backends.Message)
 		s.post(func() { s.turnBackendFailed(t, "llm", streamErr) })
 		return
 	}
+	if t.blocked.Load() {
+		return // the block notice ends the turn
+	}
 	if first {
 		s.post(func() { s.turnBackendFailed(t, "llm", errors.New("model returned an empty reply")) })
 		return
@@ -504,6 +571,21 @@ func (s *session) speakSentences(ctx context.Context, t *turn, sentences <-chan 
 	for sent := range sentences {
 		if failed || ctx.Err() != nil {
 			continue // drain
+		}
+		// Nothing unclassified is ever spoken.
+		d := s.checkPolicy(sent, Outbound, CheckMeta{Turn: t.id, Ingress: s.leg.Ingress(), Backend: s.deps.tts.Name()})
+		if d.Action != ActionAllow {
+			s.post(func() { s.sendPolicy(Outbound, d) })
+		}
+		if d.Action == ActionBlock {
+			t.blocked.Store(true)
+			failed = true
+			s.post(func() { t.outcome = "blocked" })
+			s.player.enqueue(s.noticeItems(t, noticeBlock)...)
+			continue
+		}
+		if d.Action == ActionRedact {
+			sent = d.Redacted
 		}
 		if idx == 0 {
 			now := time.Now()
@@ -749,6 +831,15 @@ func (s *session) ttsFailed(t *turn, err error) {
 
 // playNotice queues a cached notice as the end of turn t.
 func (s *session) playNotice(t *turn, text string) {
+	if t.cancel == nil {
+		t.cancel = func() {}
+	}
+	s.player.enqueue(s.noticeItems(t, text)...)
+}
+
+// noticeItems is a notice's audio as the end of turn t. Safe from any
+// goroutine.
+func (s *session) noticeItems(t *turn, text string) []playItem {
 	pcm := s.deps.notices.get(s.ctx, text)
 	n := media.SamplesPerFrame(media.PipelineRate)
 	items := []playItem{{mark: playMark{kind: markSentenceStart, turn: t.id, sentence: -1, text: text}}}
@@ -757,11 +848,7 @@ func (s *session) playNotice(t *turn, text string) {
 		copy(f, pcm[i:])
 		items = append(items, playItem{frame: f})
 	}
-	items = append(items, playItem{mark: playMark{kind: markTurnEnd, turn: t.id}})
-	s.player.enqueue(items...)
-	if t.cancel == nil {
-		t.cancel = func() {}
-	}
+	return append(items, playItem{mark: playMark{kind: markTurnEnd, turn: t.id}})
 }
 
 func (s *session) backendName(role string) string {

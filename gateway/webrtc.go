@@ -168,7 +168,7 @@ type webrtcLeg struct {
 	rxPkts   atomic.Uint64
 	txPkts   atomic.Uint64
 	rxDrops  atomic.Uint64
-	closeErr error
+	gotTrack atomic.Bool
 }
 
 // answer builds a PeerConnection for a complete offer and returns the leg and
@@ -205,7 +205,8 @@ func (w *webrtcIngress) answer(offer string, log *slog.Logger) (*webrtcLeg, stri
 		}
 	})
 	pc.OnTrack(func(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
-		if tr.Kind() != webrtc.RTPCodecTypeAudio {
+		// One caller audio track per call; anything else is ignored.
+		if tr.Kind() != webrtc.RTPCodecTypeAudio || !leg.gotTrack.CompareAndSwap(false, true) {
 			return
 		}
 		leg.wg.Add(1)

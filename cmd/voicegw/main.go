@@ -7,7 +7,6 @@
 //
 //	voicegw serve --dev | --config FILE   run the gateway
 //	voicegw check --config FILE           validate a config file
-//	voicegw classify [--party P] [--policy PATH] [--explain]
 //	voicegw version
 package main
 
@@ -34,8 +33,6 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return runServe(args[1:], stdout, stderr)
 	case "check":
 		return runCheck(args[1:], stdout, stderr)
-	case "classify":
-		return runClassify(args[1:], stdin, stdout, stderr)
 	case "version", "--version", "-v":
 		fmt.Fprintf(stdout, "voicegw %s\n", version)
 		return 0
@@ -55,7 +52,6 @@ func usage(w io.Writer) {
 commands:
   serve     run the gateway (--dev for the built-in dev tenant and simulated backends)
   check     validate a config file (--config FILE)
-  classify  classify text lines or JSONL from stdin, one JSON decision per line
   version   print the version
 `)
 }

@@ -1,0 +1,102 @@
+package telemetry
+
+import (
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"sync"
+	"time"
+)
+
+// AuditRecord is one classifier decision, as NIST SP 800-171 3.3 asks: who
+// (tenant, subject, call), when (UTC, synchronised clock), what the party's
+// status was and who attested it, which backend the text was bound for, the
+// rules and categories that fired, the score and the action, and the policy
+// version. Matched text is never stored: only salted hashes of the spans,
+// so the audit log does not itself become controlled technical data.
+type AuditRecord struct {
+	Time        time.Time `json:"time"`
+	Event       string    `json:"event"` // "policy_decision"
+	Tenant      string    `json:"tenant"`
+	Subject     string    `json:"subject,omitempty"`
+	Call        string    `json:"call"`
+	Ingress     string    `json:"ingress,omitempty"`
+	Turn        int       `json:"turn"`
+	Direction   string    `json:"direction"` // inbound (caller → LLM) | outbound (model → caller)
+	Party       string    `json:"party"`     // us-person | foreign | unknown
+	AttestedBy  string    `json:"attested_by,omitempty"`
+	Backend     string    `json:"backend,omitempty"`
+	Action      string    `json:"action"`
+	Controlled  bool      `json:"controlled"`
+	Score       float64   `json:"score"`
+	Categories  []string  `json:"categories,omitempty"`
+	Rules       []string  `json:"rules,omitempty"`
+	Markings    []string  `json:"markings,omitempty"`
+	SpanHashes  []string  `json:"span_hashes,omitempty"`
+	TextHash    string    `json:"text_hash"`
+	TextLen     int       `json:"text_len"`
+	PackVersion string    `json:"pack_version"`
+}
+
+// Audit writes AuditRecords as JSON lines. It is safe for concurrent use. A
+// write failure is counted and returned, never silently dropped (3.3.4:
+// alert on audit logging failure).
+type Audit struct {
+	mu       sync.Mutex
+	w        io.Writer
+	salt     []byte
+	failures int
+}
+
+// NewAudit writes to w, hashing spans with salt; a nil salt draws a random
+// one (hashes then correlate within one process lifetime only).
+func NewAudit(w io.Writer, salt []byte) *Audit {
+	if len(salt) == 0 {
+		salt = make([]byte, 32)
+		_, _ = rand.Read(salt)
+	}
+	return &Audit{w: w, salt: salt}
+}
+
+// Salt is the key span hashes are computed with.
+func (a *Audit) Salt() []byte { return a.salt }
+
+// Hash returns the salted hash (HMAC-SHA-256, hex, 128 bits) of s.
+func (a *Audit) Hash(s string) string {
+	m := hmac.New(sha256.New, a.salt)
+	m.Write([]byte(s))
+	return hex.EncodeToString(m.Sum(nil)[:16])
+}
+
+// Write appends one record.
+func (a *Audit) Write(r AuditRecord) error {
+	if r.Time.IsZero() {
+		r.Time = time.Now().UTC()
+	}
+	if r.Event == "" {
+		r.Event = "policy_decision"
+	}
+	b, err := json.Marshal(r)
+	if err != nil {
+		return fmt.Errorf("audit: encode: %w", err)
+	}
+	b = append(b, '\n')
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if _, err := a.w.Write(b); err != nil {
+		a.failures++
+		return fmt.Errorf("audit: write: %w", err)
+	}
+	return nil
+}
+
+// Failures is the number of records that could not be written.
+func (a *Audit) Failures() int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.failures
+}

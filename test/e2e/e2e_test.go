@@ -1,0 +1,155 @@
+// Package e2e runs whole calls against a real gateway on loopback: a pion
+// caller in Go and the real softphone page in headless Chromium, with the
+// simulated ASR/LLM/TTS backends speaking the open wire protocols. Run it
+// inside a loopback-only network namespace (scripts/test.sh does).
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/voicegw/voicegw/gateway"
+	"github.com/voicegw/voicegw/gateway/backends"
+	"github.com/voicegw/voicegw/loadtest/sim"
+	"github.com/voicegw/voicegw/media"
+	"github.com/voicegw/voicegw/telemetry"
+)
+
+const testToken = "e2e-test-token"
+
+// stack is a gateway with in-process simulated backends.
+type stack struct {
+	srv     *gateway.Server
+	sim     *sim.Server
+	url     string
+	metrics *telemetry.Metrics
+}
+
+type stackOpts struct {
+	sim      sim.Config
+	pipeline gateway.PipelineConfig
+	llmURL   string // override the LLM backend URL (bad-backend tests)
+	ttsURL   string
+	asrURL   string
+}
+
+func startStack(t *testing.T, o stackOpts) *stack {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	o.sim.Logger = log.With("component", "sim")
+	simSrv, simURL, err := sim.Listen(ctx, "127.0.0.1:0", o.sim)
+	if err != nil {
+		t.Fatalf("sim backends: %v", err)
+	}
+	pick := func(override string) string {
+		if override != "" {
+			return override
+		}
+		return simURL
+	}
+	m := telemetry.NewMetrics()
+	srv, err := gateway.New(gateway.Config{
+		ICE:      gateway.ICEConfig{UDPAddr: "127.0.0.1:0", LoopbackOnly: true},
+		ASR:      backends.ASRConfig{Endpoint: backends.Endpoint{Name: "sim-asr", URL: pick(o.asrURL), Timeout: 2 * time.Second}},
+		LLM:      backends.LLMConfig{Endpoint: backends.Endpoint{Name: "sim-llm", URL: pick(o.llmURL), Timeout: 2 * time.Second}},
+		TTS:      backends.TTSConfig{Endpoint: backends.Endpoint{Name: "sim-tts", URL: pick(o.ttsURL), Timeout: 2 * time.Second}},
+		Pipeline: o.pipeline,
+		Auth:     gateway.StaticTokens{testToken: {Tenant: "dev", Subject: "e2e"}},
+		Logger:   log,
+		Metrics:  m,
+	})
+	if err != nil {
+		t.Fatalf("gateway: %v", err)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		if err := srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			t.Errorf("serve: %v", err)
+		}
+	}()
+	t.Cleanup(func() {
+		sctx, c := context.WithTimeout(context.Background(), 10*time.Second)
+		defer c()
+		if err := srv.Shutdown(sctx); err != nil {
+			t.Errorf("shutdown: %v", err)
+		}
+	})
+	return &stack{srv: srv, sim: simSrv, url: "http://" + l.Addr().String(), metrics: m}
+}
+
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Helper()
+	w.t.Log(string(bytes.TrimRight(p, "\n")))
+	return len(p), nil
+}
+
+// requireTool fails under CI (which installs every tool) and skips elsewhere.
+func requireTool(t *testing.T, name string) string {
+	t.Helper()
+	p, err := exec.LookPath(name)
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("%s is required under CI but not installed: %v", name, err)
+		}
+		t.Skipf("%s not installed", name)
+	}
+	return p
+}
+
+// speech renders text with espeak-ng and returns it at the given rate, with
+// lead and trail of silence.
+func speech(t *testing.T, text string, rate int, lead, trail time.Duration) []int16 {
+	t.Helper()
+	espeak := requireTool(t, "espeak-ng")
+	wav := filepath.Join(t.TempDir(), "speech.wav")
+	if out, err := exec.Command(espeak, "-s", "150", "-w", wav, text).CombinedOutput(); err != nil {
+		t.Fatalf("espeak-ng: %v: %s", err, out)
+	}
+	f, err := os.Open(wav)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	a, err := media.ReadWAV(f)
+	if err != nil {
+		t.Fatalf("read espeak wav: %v", err)
+	}
+	rs, err := media.NewResampler(a.Rate, rate)
+	if err != nil {
+		t.Fatalf("resampler %d→%d: %v", a.Rate, rate, err)
+	}
+	body := rs.Process(nil, a.Samples)
+	out := make([]int16, int(lead.Seconds()*float64(rate)))
+	out = append(out, body...)
+	out = append(out, make([]int16, int(trail.Seconds()*float64(rate)))...)
+	return out
+}
+
+// waitFor polls cond until it holds or the deadline passes.
+func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for time.Now().Before(deadline) {
+		if cond() {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("timed out after %s waiting for %s", d, what)
+}
