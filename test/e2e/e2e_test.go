@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"testing"
 	"time"
 
@@ -112,14 +113,20 @@ func requireTool(t *testing.T, name string) string {
 	return p
 }
 
-// speech renders text with espeak-ng and returns it at the given rate, with
-// lead and trail of silence.
+// speech renders text with espeak-ng, converts it with sox to mono 16-bit
+// at rate, and pads it with lead and trail of silence.
 func speech(t *testing.T, text string, rate int, lead, trail time.Duration) []int16 {
 	t.Helper()
 	espeak := requireTool(t, "espeak-ng")
-	wav := filepath.Join(t.TempDir(), "speech.wav")
-	if out, err := exec.Command(espeak, "-s", "150", "-w", wav, text).CombinedOutput(); err != nil {
+	sox := requireTool(t, "sox")
+	dir := t.TempDir()
+	raw := filepath.Join(dir, "espeak.wav")
+	wav := filepath.Join(dir, "speech.wav")
+	if out, err := exec.Command(espeak, "-s", "150", "-w", raw, text).CombinedOutput(); err != nil {
 		t.Fatalf("espeak-ng: %v: %s", err, out)
+	}
+	if out, err := exec.Command(sox, raw, "-r", strconv.Itoa(rate), "-c", "1", "-b", "16", wav, "norm", "-3").CombinedOutput(); err != nil {
+		t.Fatalf("sox: %v: %s", err, out)
 	}
 	f, err := os.Open(wav)
 	if err != nil {
@@ -128,15 +135,13 @@ func speech(t *testing.T, text string, rate int, lead, trail time.Duration) []in
 	defer f.Close()
 	a, err := media.ReadWAV(f)
 	if err != nil {
-		t.Fatalf("read espeak wav: %v", err)
+		t.Fatalf("read speech wav: %v", err)
 	}
-	rs, err := media.NewResampler(a.Rate, rate)
-	if err != nil {
-		t.Fatalf("resampler %d→%d: %v", a.Rate, rate, err)
+	if a.Rate != rate {
+		t.Fatalf("speech at %d Hz, want %d", a.Rate, rate)
 	}
-	body := rs.Process(nil, a.Samples)
 	out := make([]int16, int(lead.Seconds()*float64(rate)))
-	out = append(out, body...)
+	out = append(out, a.Samples...)
 	out = append(out, make([]int16, int(trail.Seconds()*float64(rate)))...)
 	return out
 }
