@@ -100,6 +100,14 @@ func NewMetrics() *Metrics {
 			Name: "voicegw_policy_decisions_total", Help: "Classifier decisions, by direction and action.",
 		}, []string{"direction", "action"}),
 	}
+	// Publish the per-ingress series at zero so dashboards see them before
+	// the first call.
+	for _, ingress := range []string{"webrtc", "sip"} {
+		m.CallsActive.WithLabelValues(ingress)
+		m.BargeIns.WithLabelValues(ingress)
+		m.PacketsRx.WithLabelValues(ingress)
+		m.PacketsTx.WithLabelValues(ingress)
+	}
 	reg.MustRegister(m.CallsActive, m.CallsTotal, m.TurnsTotal, m.TurnStage, m.BudgetMisses,
 		m.BackendErrors, m.BackendLatency, m.SignalingErrs, m.BargeIns, m.PacketsRx, m.PacketsTx, m.PolicyActions)
 	return m
