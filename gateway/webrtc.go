@@ -59,7 +59,15 @@ func newWebRTCIngress(cfg ICEConfig, log *slog.Logger) (*webrtcIngress, error) {
 	se.SetIncludeLoopbackCandidate(true)
 	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4, webrtc.NetworkTypeUDP6})
 	if len(cfg.NAT1To1IPs) > 0 {
-		se.SetNAT1To1IPs(cfg.NAT1To1IPs, webrtc.ICECandidateTypeHost)
+		// Advertise the public addresses in place of the local host ones.
+		if err := se.SetICEAddressRewriteRules(webrtc.ICEAddressRewriteRule{
+			External:        cfg.NAT1To1IPs,
+			AsCandidateType: webrtc.ICECandidateTypeHost,
+			Mode:            webrtc.ICEAddressRewriteReplace,
+		}); err != nil {
+			_ = conn.Close()
+			return nil, fmt.Errorf("webrtc: nat 1:1 addresses %v: %w", cfg.NAT1To1IPs, err)
+		}
 	}
 	if cfg.LoopbackOnly {
 		se.SetIPFilter(func(ip net.IP) bool { return ip.IsLoopback() })
@@ -164,7 +172,6 @@ type webrtcLeg struct {
 
 	// send path: used only by the player goroutine.
 	enc      audioEncoder
-	sendBuf  []byte
 	rxPkts   atomic.Uint64
 	txPkts   atomic.Uint64
 	rxDrops  atomic.Uint64

@@ -94,14 +94,13 @@ type Caller struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
-	mu       sync.Mutex
-	queue    []int16 // speech at media.PipelineRate waiting to be sent
-	sayDone  []sayMark
-	rx       []RxFrame
-	onRx     func(RxFrame)
-	sent     int
-	wsMu     sync.Mutex
-	closeErr error
+	mu      sync.Mutex
+	queue   []int16 // speech at media.PipelineRate waiting to be sent
+	sayDone []sayMark
+	rx      []RxFrame
+	onRx    func(RxFrame)
+	sent    int
+	wsMu    sync.Mutex
 }
 
 type sayMark struct {

@@ -112,7 +112,6 @@ type sseStream struct {
 	wd     *watchdog
 	body   io.ReadCloser
 	r      *bufio.Reader
-	done   bool
 	err    error
 }
 
