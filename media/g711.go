@@ -1,142 +1,141 @@
 package media
 
-// G.711 (ITU-T G.711) µ-law and A-law, table driven. Encoding looks the
-// sample up in a 16384-entry (µ-law, 14-bit) or 8192-entry (A-law, 13-bit)
-// table indexed by the sample's top bits; decoding is a 256-entry table.
-// The tables are built once from the reference bit algorithms.
+import "math/bits"
+
+// G.711 (ITU-T Recommendation G.711, 1988), µ-law and A-law companding.
+//
+// The code follows the ITU-T reference implementation in the G.191
+// Software Tool Library (g711.c): µ-law works on the 14 most significant
+// bits of the sample and A-law on the 12 most significant bits, taking the
+// one's complement of negative samples. The decoders return the midpoint
+// of each quantisation interval, as 16-bit values (µ-law ±32124, A-law
+// ±32256 at full scale).
+//
+// Encoding and decoding are single table lookups: µ-law encoding indexes a
+// 16 Ki-entry table by the sample's top 14 bits, A-law a 4 Ki-entry table
+// by the top 12 bits, and both decoders a 256-entry table. The tables are
+// built once at package initialisation and never written afterwards.
 
 var (
-	ulawDecode [256]int16
-	alawDecode [256]int16
-	ulawEncode [1 << 14]byte
-	alawEncode [1 << 13]byte
+	ulawEncTable = buildUlawEnc()
+	ulawDecTable = buildUlawDec()
+	alawEncTable = buildAlawEnc()
+	alawDecTable = buildAlawDec()
 )
 
-func init() {
-	for i := range 256 {
-		ulawDecode[i] = ulawToLinear(byte(i))
-		alawDecode[i] = alawToLinear(byte(i))
-	}
-	for i := range ulawEncode {
-		// Index is the 14-bit two's complement sample (sample >> 2).
-		s := int16(uint16(i << 2)) // sign-extend through uint16
-		ulawEncode[i] = linearToUlaw(s)
-	}
-	for i := range alawEncode {
-		s := int16(uint16(i << 3))
-		alawEncode[i] = linearToAlaw(s)
-	}
-}
-
-// EncodeMulaw encodes src into dst, which must be at least len(src) long.
+// EncodeMulaw encodes src as G.711 µ-law into dst. dst must be at least
+// len(src) long.
 func EncodeMulaw(dst []byte, src []int16) {
 	dst = dst[:len(src)]
 	for i, s := range src {
-		dst[i] = ulawEncode[uint16(s)>>2]
+		dst[i] = ulawEncTable[uint16(s)>>2]
 	}
 }
 
-// DecodeMulaw decodes src into dst, which must be at least len(src) long.
+// DecodeMulaw decodes G.711 µ-law src into dst. dst must be at least
+// len(src) long.
 func DecodeMulaw(dst []int16, src []byte) {
 	dst = dst[:len(src)]
-	for i, b := range src {
-		dst[i] = ulawDecode[b]
+	for i, c := range src {
+		dst[i] = ulawDecTable[c]
 	}
 }
 
-// EncodeAlaw encodes src into dst, which must be at least len(src) long.
+// EncodeAlaw encodes src as G.711 A-law into dst. dst must be at least
+// len(src) long.
 func EncodeAlaw(dst []byte, src []int16) {
 	dst = dst[:len(src)]
 	for i, s := range src {
-		dst[i] = alawEncode[uint16(s)>>3]
+		dst[i] = alawEncTable[uint16(s)>>4]
 	}
 }
 
-// DecodeAlaw decodes src into dst, which must be at least len(src) long.
+// DecodeAlaw decodes G.711 A-law src into dst. dst must be at least
+// len(src) long.
 func DecodeAlaw(dst []int16, src []byte) {
 	dst = dst[:len(src)]
-	for i, b := range src {
-		dst[i] = alawDecode[b]
+	for i, c := range src {
+		dst[i] = alawDecTable[c]
 	}
 }
 
-// linearToUlaw is the reference µ-law encoder (bias 0x84, clip 32635).
-func linearToUlaw(s int16) byte {
-	const bias, clip = 0x84, 32635
-	v := int(s)
-	sign := 0
+// ulawEncode14 encodes a sample given by its 14 most significant bits
+// (an arithmetic right shift by 2 of the 16-bit sample).
+func ulawEncode14(v int) byte {
+	sign := byte(0x80) // the sign bit is set for positive samples
 	if v < 0 {
-		v = -v
-		sign = 0x80
+		v = ^v
+		sign = 0
 	}
-	if v > clip {
-		v = clip
+	mag := v + 33 // bias: moves the segment boundaries to powers of two
+	if mag > 0x1fff {
+		mag = 0x1fff
 	}
-	v += bias
-	exp := 7
-	for mask := 0x4000; v&mask == 0 && exp > 0; mask >>= 1 {
-		exp--
-	}
-	mant := (v >> (exp + 3)) & 0x0f
-	return ^byte(sign | exp<<4 | mant)
+	seg := bits.Len(uint(mag >> 6)) // 0..7, as mag <= 0x1fff
+	mant := (mag >> (seg + 1)) & 0xf
+	return sign | byte(7-seg)<<4 | byte(15-mant)
 }
 
-func ulawToLinear(u byte) int16 {
-	u = ^u
-	sign := u & 0x80
-	exp := int(u>>4) & 0x07
-	mant := int(u & 0x0f)
-	v := ((mant << 3) + 0x84) << exp
-	v -= 0x84
-	if sign != 0 {
-		return int16(-v)
+func buildUlawEnc() (t [1 << 14]byte) {
+	for i := range t {
+		// i is the top 14 bits of the sample as an unsigned value.
+		t[i] = ulawEncode14(int(int16(uint16(i) << 2) >> 2))
 	}
-	return int16(v)
+	return t
 }
 
-// linearToAlaw is the reference A-law encoder on the 13-bit magnitude.
-func linearToAlaw(s int16) byte {
-	v := int(s) >> 3 // 13-bit
-	var mask byte
-	if v >= 0 {
-		mask = 0xd5
-	} else {
-		mask = 0x55
-		v = -v - 1
-	}
-	var out byte
-	switch {
-	case v < 32:
-		out = byte(v >> 1)
-	default:
-		seg := 1
-		for t := v >> 5; t > 1; t >>= 1 {
-			seg++
-		}
-		if seg > 7 {
-			out = 0x7f
+func buildUlawDec() (t [256]int16) {
+	for c := range t {
+		u := ^byte(c)
+		exp := (u >> 4) & 7
+		mag := (int(u&0xf)<<3 + 0x84) << exp
+		if u&0x80 != 0 {
+			t[c] = int16(0x84 - mag)
 		} else {
-			out = byte(seg<<4) | byte((v>>seg)&0x0f)
+			t[c] = int16(mag - 0x84)
 		}
 	}
-	return out ^ mask
+	return t
 }
 
-func alawToLinear(a byte) int16 {
-	a ^= 0x55
-	t := int(a&0x0f) << 4
-	seg := int(a&0x70) >> 4
-	switch seg {
-	case 0:
-		t += 8
-	case 1:
-		t += 0x108
-	default:
-		t += 0x108
-		t <<= seg - 1
+// alawEncode12 encodes a sample given by its 12 most significant bits.
+func alawEncode12(v int) byte {
+	sign := byte(0x80)
+	if v < 0 {
+		v = ^v
+		sign = 0
 	}
-	if a&0x80 != 0 {
-		return int16(t)
+	ix := v // 0..2047
+	if ix > 15 {
+		exp := bits.Len(uint(ix)) - 4 // 1..7
+		ix = ix>>(exp-1) - 16 + exp<<4
 	}
-	return int16(-t)
+	return (byte(ix) | sign) ^ 0x55
+}
+
+func buildAlawEnc() (t [1 << 12]byte) {
+	for i := range t {
+		t[i] = alawEncode12(int(int16(uint16(i) << 4) >> 4))
+	}
+	return t
+}
+
+func buildAlawDec() (t [256]int16) {
+	for c := range t {
+		a := byte(c) ^ 0x55
+		exp := (a & 0x70) >> 4
+		mag := int(a&0xf)<<4 + 8
+		if exp > 0 {
+			mag += 0x100
+		}
+		if exp > 1 {
+			mag <<= exp - 1
+		}
+		if a&0x80 != 0 {
+			t[c] = int16(mag)
+		} else {
+			t[c] = int16(-mag)
+		}
+	}
+	return t
 }
