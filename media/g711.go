@@ -79,7 +79,7 @@ func ulawEncode14(v int) byte {
 func buildUlawEnc() (t [1 << 14]byte) {
 	for i := range t {
 		// i is the top 14 bits of the sample as an unsigned value.
-		t[i] = ulawEncode14(int(int16(uint16(i) << 2) >> 2))
+		t[i] = ulawEncode14(int(int16(uint16(i)<<2) >> 2))
 	}
 	return t
 }
@@ -115,7 +115,7 @@ func alawEncode12(v int) byte {
 
 func buildAlawEnc() (t [1 << 12]byte) {
 	for i := range t {
-		t[i] = alawEncode12(int(int16(uint16(i) << 4) >> 4))
+		t[i] = alawEncode12(int(int16(uint16(i)<<4) >> 4))
 	}
 	return t
 }

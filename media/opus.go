@@ -8,8 +8,12 @@ package media
 static int vg_opus_enc_set(OpusEncoder *e, int request, opus_int32 v) {
 	return opus_encoder_ctl(e, request, v);
 }
-static int vg_opus_dec_last_duration(OpusDecoder *d, opus_int32 *v) {
-	return opus_decoder_ctl(d, OPUS_GET_LAST_PACKET_DURATION(v));
+// vg_opus_dec_last_duration returns the samples per channel of the last
+// packet decoded (or concealed), or -1.
+static opus_int32 vg_opus_dec_last_duration(OpusDecoder *d) {
+	opus_int32 v = 0;
+	if (opus_decoder_ctl(d, OPUS_GET_LAST_PACKET_DURATION(&v)) != OPUS_OK) return -1;
+	return v;
 }
 */
 import "C"
@@ -227,8 +231,8 @@ func (d *OpusDecoder) decode(pkt []byte, dst []int16, fec bool) (int, error) {
 	if len(pkt) == 0 || fec {
 		// Concealment and FEC produce the last packet's duration, which
 		// libopus needs to be told through the frame size.
-		var last C.opus_int32
-		if C.vg_opus_dec_last_duration(d.dec, &last) != C.OPUS_OK || last <= 0 {
+		last := C.vg_opus_dec_last_duration(d.dec)
+		if last <= 0 {
 			last = C.opus_int32(SamplesPerFrame(d.rate))
 		}
 		frame = min(per, int(last))
