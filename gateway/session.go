@@ -108,6 +108,10 @@ type turn struct {
 
 const prerollFrames = 15 // 300 ms of audio kept before speech is detected
 
+// stageBargeIn is the turn timing at which the caller's speech interrupted
+// the agent (sent in the turn event; not a latency stage).
+const stageBargeIn = "barge_in"
+
 func newSession(parent context.Context, id string, caller Caller, deps *sessionDeps, leg Leg, sig eventSink, log *slog.Logger) (*session, error) {
 	p := deps.pipeline
 	det, err := media.NewTurnDetector(media.PipelineRate, p.VADMode, media.EndpointerConfig{Hangover: p.Hangover})
@@ -702,6 +706,7 @@ func (s *session) onPlayerEvent(ev playerEvent) {
 func (s *session) bargeIn() {
 	t := s.cur
 	prog := s.player.flush()
+	t.t[stageBargeIn] = time.Now()
 	t.cancel()
 	if prog.turn == t.id {
 		t.spoken = prog.played
@@ -731,7 +736,11 @@ func (s *session) finishTurn(t *turn, outcome string) {
 	s.trimHistory()
 	timings := s.recordTimings(t)
 	s.deps.metrics.TurnsTotal.WithLabelValues(t.ingress, outcome).Inc()
-	s.sendEvent(turnMessage{Type: "turn", Turn: t.id, Outcome: outcome, Timings: timings})
+	msg := turnMessage{Type: "turn", Turn: t.id, Outcome: outcome, Timings: timings}
+	if end, ok := t.t["speech_end"]; ok {
+		msg.SpeechEndAt = end.UnixMilli()
+	}
+	s.sendEvent(msg)
 	s.log.Info("turn", "turn", t.id, "outcome", outcome, "timings_ms", timings)
 	if s.cur == t {
 		s.cur = nil
@@ -755,6 +764,9 @@ func (s *session) recordTimings(t *turn) map[string]int64 {
 		d := at.Sub(end)
 		out[stage] = d.Milliseconds()
 		m.TurnStage.WithLabelValues(stage, t.ingress).Observe(d.Seconds())
+	}
+	if at, ok := t.t[stageBargeIn]; ok {
+		out[stageBargeIn] = at.Sub(end).Milliseconds()
 	}
 	p := s.deps.pipeline
 	if fin, ok := t.t[telemetry.StageASRFinal]; ok {

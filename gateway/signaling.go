@@ -55,7 +55,10 @@ type (
 		Type    string           `json:"type"` // "turn"
 		Turn    int              `json:"turn"`
 		Outcome string           `json:"outcome"`
-		Timings map[string]int64 `json:"timings"`
+		Timings map[string]int64 `json:"timings"` // ms after the caller's end of speech
+		// SpeechEndAt is the caller's end of speech, Unix milliseconds on
+		// the gateway's clock, so a client can place the timings.
+		SpeechEndAt int64 `json:"speechEndAt,omitempty"`
 	}
 	policyMessage struct {
 		Type       string   `json:"type"` // "policy"

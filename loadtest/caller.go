@@ -55,6 +55,7 @@ type ServerMessage struct {
 	Turn         int              `json:"turn,omitempty"`
 	Outcome      string           `json:"outcome,omitempty"`
 	Timings      map[string]int64 `json:"timings,omitempty"`
+	SpeechEndAt  int64            `json:"speechEndAt,omitempty"`
 	Direction    string           `json:"direction,omitempty"`
 	Action       string           `json:"action,omitempty"`
 	Categories   []string         `json:"categories,omitempty"`

@@ -136,37 +136,31 @@ func TestBargeIn(t *testing.T) {
 
 	// Wait until the agent has been audible for half a second.
 	waitFor(t, 20*time.Second, "the agent to start speaking", func() bool { return nonSilent(c.Received()) >= 25 })
-	interruption := speech(t, "Stop, that is enough.", media.PipelineRate, 0, 0)
-	// Find the first voiced sample of the interruption: that is when the
-	// caller starts speaking on the wire.
-	onsetOffset := 0
-	for i, v := range interruption {
-		if v > 1000 || v < -1000 {
-			onsetOffset = i
-			break
-		}
-	}
-	queuedAt := time.Now()
-	done := c.Say(interruption)
+	done := c.Say(speech(t, "Stop, that is enough.", media.PipelineRate, 0, 0))
 
 	turn := nextEvent(t, c, 10*time.Second, func(m loadtest.ServerMessage) bool { return m.Type == "turn" && m.Turn == 1 })
 	if turn.Outcome != "barged_in" {
 		t.Fatalf("first turn outcome = %q, want barged_in", turn.Outcome)
 	}
 	<-done
-	// The caller's speech reached the wire at about queuedAt + onset (the
-	// send queue was empty). VAD needs three voiced frames (60 ms) to detect
-	// it; the gateway must then stop within 100 ms (5 frames).
-	onset := queuedAt.Add(time.Duration(onsetOffset) * time.Second / media.PipelineRate)
-	detected := onset.Add(60 * time.Millisecond)
+	// The gateway reports when it detected the interruption (same clock: the
+	// gateway runs in this process). Any agent audio heard more than 100 ms
+	// after that is a failure to stop.
+	bi, ok := turn.Timings["barge_in"]
+	if !ok || turn.SpeechEndAt == 0 {
+		t.Fatalf("turn event lacks barge_in timing: %+v", turn)
+	}
+	detected := time.UnixMilli(turn.SpeechEndAt + bi)
+	// The window ends well before the answer to the interruption can start
+	// (the interruption lasts over a second, then hangover and ASR).
 	late := 0
 	for _, f := range c.Received() {
-		if f.At.After(detected.Add(100*time.Millisecond)) && !f.Silent {
+		if f.At.After(detected.Add(100*time.Millisecond)) && f.At.Before(detected.Add(time.Second)) && !f.Silent {
 			late++
 		}
 	}
-	if late > 1 {
-		t.Errorf("caller heard %d non-silent agent frames more than 100 ms after its speech was detected", late)
+	if late > 0 {
+		t.Errorf("caller heard %d non-silent agent frames more than 100 ms after the gateway detected its speech", late)
 	}
 	// The second turn answers the interruption.
 	turn2 := nextEvent(t, c, 20*time.Second, func(m loadtest.ServerMessage) bool { return m.Type == "turn" && m.Turn == 2 })
