@@ -198,18 +198,20 @@ func (r *Resampler) Process(dst, src []int16) []int16 {
 	return dst
 }
 
-// dot returns Σ a[i]·b[i]; len(b) must be at least len(a).
+// dot returns Σ a[i]·b[i]; len(b) must be at least len(a). Four
+// independent sums let the CPU overlap the multiply-adds; re-slicing by
+// four keeps the bounds checks out of the loop.
 func dot(a, b []float32) float32 {
 	b = b[:len(a)]
 	var s0, s1, s2, s3 float32
-	i := 0
-	for ; i+4 <= len(a); i += 4 {
-		s0 += a[i] * b[i]
-		s1 += a[i+1] * b[i+1]
-		s2 += a[i+2] * b[i+2]
-		s3 += a[i+3] * b[i+3]
+	for len(a) >= 4 && len(b) >= 4 {
+		s0 += a[0] * b[0]
+		s1 += a[1] * b[1]
+		s2 += a[2] * b[2]
+		s3 += a[3] * b[3]
+		a, b = a[4:], b[4:]
 	}
-	for ; i < len(a); i++ {
+	for i := range a {
 		s0 += a[i] * b[i]
 	}
 	return (s0 + s1) + (s2 + s3)
