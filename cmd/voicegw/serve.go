@@ -11,8 +11,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/signal"
-	"syscall"
 	"time"
 
 	"github.com/voicegw/voicegw/gateway"
@@ -23,7 +21,7 @@ import (
 
 const devSystemPrompt = "You are a helpful voice agent for a defense contractor's help desk. Answer briefly, in one to three spoken sentences."
 
-func runServe(args []string, stdout, stderr io.Writer) int {
+func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	dev := fs.Bool("dev", false, "run with the built-in dev tenant and in-process simulated backends (no config needed)")
@@ -47,9 +45,6 @@ func runServe(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "voicegw serve: give --dev (built-in dev tenant and simulated backends)")
 		return 2
 	}
-
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
 
 	simCtx, stopSim := context.WithCancel(context.Background())
 	defer stopSim()
