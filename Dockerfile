@@ -1,7 +1,8 @@
 # syntax=docker/dockerfile:1
 # voicegw: multi-stage build. The builder compiles with cgo against Debian's
-# libopus and WebRTC audio-processing (VAD); the runtime image carries only
-# the shared libraries the binary links and runs as an unprivileged user.
+# libopus and WebRTC audio-processing (the VAD, linked statically); the
+# runtime image carries only libopus (the binary links libopus, libc and
+# libm) and runs as an unprivileged user.
 # Build offline from a vendored tree:  go mod vendor && docker build .
 
 ARG GO_VERSION=1.26
@@ -11,7 +12,6 @@ RUN apt-get update \
       libopus-dev pkg-config libwebrtc-audio-processing-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
-COPY go.mod go.sum ./
 # With a vendor/ directory in the context the build uses it and never
 # touches the network; without one, modules come from GOPROXY.
 COPY . .
@@ -25,7 +25,7 @@ RUN if [ -d vendor ]; then export GOFLAGS=-mod=vendor GOPROXY=off; fi \
 FROM debian:bookworm-slim AS runtime
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-      libopus0 libstdc++6 ca-certificates \
+      libopus0 ca-certificates \
  && rm -rf /var/lib/apt/lists/* \
  && groupadd --system --gid 10001 voicegw \
  && useradd --system --uid 10001 --gid voicegw --no-create-home --shell /usr/sbin/nologin voicegw
