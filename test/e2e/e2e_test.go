@@ -41,6 +41,7 @@ type stackOpts struct {
 	llmURL   string // override the LLM backend URL (bad-backend tests)
 	ttsURL   string
 	asrURL   string
+	policy   gateway.Policy
 }
 
 func startStack(t *testing.T, o stackOpts) *stack {
@@ -67,6 +68,7 @@ func startStack(t *testing.T, o stackOpts) *stack {
 		TTS:      backends.TTSConfig{Endpoint: backends.Endpoint{Name: "sim-tts", URL: pick(o.ttsURL), Timeout: 2 * time.Second}},
 		Pipeline: o.pipeline,
 		Auth:     gateway.StaticTokens{testToken: {Tenant: "dev", Subject: "e2e"}},
+		Policy:   o.policy,
 		Logger:   log,
 		Metrics:  m,
 	})
