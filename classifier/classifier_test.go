@@ -27,9 +27,9 @@ func TestWorkedExamples(t *testing.T) {
 		{"Gyro drifts 0.01 deg/hr.", Redact},
 		{"Javelin is fire-and-forget.", Allow},
 		{"The s e e k e r head gimbal boresight error is 0.3 mrad at 25 °C.", Block},   // spaced letters
-		{"The seek3r h3ad gimbal boresight error is 0.3 mrad at 25 °C.", Block},         // leetspeak
-		{"The se\u200bek\u200ber gimbal boresight error is 0.3 mrad at 25 °C.", Block},  // zero-width
-		{"The ѕeeker gimbal boresight error is 0.3 mrad at 25 °C.", Block},               // Cyrillic ѕ
+		{"The seek3r h3ad gimbal boresight error is 0.3 mrad at 25 °C.", Block},        // leetspeak
+		{"The se\u200bek\u200ber gimbal boresight error is 0.3 mrad at 25 °C.", Block}, // zero-width
+		{"The ѕeeker gimbal boresight error is 0.3 mrad at 25 °C.", Block},             // Cyrillic ѕ
 		{"the sustainer grain burns at zero point three one inches per second at a thousand psi", Block},
 		{"Please set the thermostat to 21 °C before you leave.", Allow},
 		{"Tighten the bike's stem bolts to 5 N·m.", Allow},
