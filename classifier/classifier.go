@@ -210,11 +210,13 @@ func (e *Engine) analyze(text string) *analysis {
 		if strings.HasPrefix(t.text, "±") {
 			a.tolerance = true
 		}
-		for _, re := range e.identifiers {
-			if re.MatchString(t.text) && strings.ContainsAny(t.text, "0123456789") || re.MatchString(t.text) && t.text == "rev" && i+1 < len(toks) {
-				a.identifiers++
-				a.spans = append(a.spans, Span{Start: t.start, End: t.end, Rule: "identifier", Kind: KindID})
-				break
+		if t.text == "rev" || hasDigitAndLetter(t.text) {
+			for _, re := range e.identifiers {
+				if re.MatchString(t.text) && (t.text != "rev" || i+1 < len(toks)) {
+					a.identifiers++
+					a.spans = append(a.spans, Span{Start: t.start, End: t.end, Rule: "identifier", Kind: KindID})
+					break
+				}
 			}
 		}
 		num, rest := splitNumber(t.text)
@@ -230,11 +232,10 @@ func (e *Engine) analyze(text string) *analysis {
 		}
 		// Longest unit phrase in the next tokens.
 		for n := min(e.maxUnitLen, len(toks)-i-1); n >= 1; n-- {
-			parts := make([]string, n)
-			for k := range n {
-				parts[k] = toks[i+1+k].text
+			u := toks[i+1].text
+			for k := 1; k < n; k++ {
+				u += " " + toks[i+1+k].text
 			}
-			u := strings.Join(parts, " ")
 			if w, ok := e.units[u]; ok {
 				a.quantities += w
 				a.spans = append(a.spans, Span{Start: t.start, End: toks[i+n].end, Rule: "quantity:" + u, Kind: KindQuantity})
@@ -243,13 +244,23 @@ func (e *Engine) analyze(text string) *analysis {
 		}
 	}
 	a.question = isQuestion(toks, text)
-	for _, p := range e.phrases {
-		if p.kind == KindProcedure && p.text == toks[0].text {
-			a.imperative = true
-			break
+	a.imperative = e.procedure[toks[0].text]
+	return a
+}
+
+// hasDigitAndLetter reports a token that could be a part or document number.
+func hasDigitAndLetter(s string) bool {
+	d, l := false, false
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= '0' && c <= '9':
+			d = true
+		case c >= 'a' && c <= 'z':
+			l = true
 		}
 	}
-	return a
+	return d && l
 }
 
 // splitNumber splits "2.4ms" into "2.4" and "ms"; a plain number gives an

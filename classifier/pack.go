@@ -75,6 +75,7 @@ type Engine struct {
 	trie        *ahocorasick.Trie
 	units       map[string]float64
 	maxUnitLen  int
+	procedure   map[string]bool // single-word procedure verbs, for imperatives
 	identifiers []*regexp.Regexp
 }
 
@@ -181,8 +182,10 @@ func Parse(name string, data []byte) (*Engine, error) {
 	for _, s := range pf.Intent {
 		add(KindIntent, "", 1, s, "intent", "intent")
 	}
+	e.procedure = map[string]bool{}
 	for _, s := range pf.Procedure {
 		add(KindProcedure, "", 1, s, "procedure", "procedure")
+		e.procedure[strings.ToLower(strings.TrimSpace(s))] = true
 	}
 	for _, s := range pf.Markings.Strong {
 		add(KindMarking, "marking", 1, s, "markings.strong", "markings", "strong")

@@ -4,8 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"time"
 
+	"github.com/voicegw/voicegw/classifier"
 	"github.com/voicegw/voicegw/gateway/backends"
 	"github.com/voicegw/voicegw/telemetry"
 )
@@ -37,9 +39,13 @@ type Config struct {
 	Logger *slog.Logger
 	// Metrics receives the gateway's instrumentation. Default a fresh set.
 	Metrics *telemetry.Metrics
-	// Policy checks every caller transcript and model sentence (the
-	// deemed-export classifier). Nil allows everything.
+	// Policy checks every caller transcript and model sentence. Default
+	// the deemed-export classifier with its embedded rule pack, auditing
+	// to Audit.
 	Policy Policy
+	// Audit receives the default policy's decision records. Default JSON
+	// lines on standard error.
+	Audit *telemetry.Audit
 }
 
 // PipelineConfig tunes the turn pipeline. The zero value is usable.
@@ -141,6 +147,16 @@ func (c *Config) setDefaults() error {
 		c.TTS.Name = "tts"
 	}
 	c.Pipeline.setDefaults()
+	if c.Audit == nil {
+		c.Audit = telemetry.NewAudit(os.Stderr, nil)
+	}
+	if c.Policy == nil {
+		eng, err := classifier.Default()
+		if err != nil {
+			return fmt.Errorf("policy: embedded rule pack: %w", err)
+		}
+		c.Policy = &ClassifierPolicy{Engine: eng, Audit: c.Audit}
+	}
 	return nil
 }
 

@@ -2,8 +2,8 @@ package gateway
 
 // Policy decides what a call's texts may do: every final caller transcript
 // is checked before the LLM sees it, every model sentence before TTS does.
-// It is implemented by the deemed-export classifier's adapter; a nil Policy
-// allows everything (dev and tests only).
+// It is implemented by ClassifierPolicy (the deemed-export classifier),
+// the default.
 type Policy interface {
 	// NewCall returns the checker for one call; it may keep per-call state
 	// (topic carry, accumulators) and is used by that call only.

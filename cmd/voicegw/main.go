@@ -7,6 +7,7 @@
 //
 //	voicegw serve --dev | --config FILE   run the gateway
 //	voicegw check --config FILE           validate a config file
+//	voicegw classify [--party P] [--policy PATH] [--direction D] [--explain]
 //	voicegw version
 package main
 
@@ -37,6 +38,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	switch args[0] {
 	case "serve":
 		return runServe(ctx, args[1:], stdout, stderr)
+	case "classify":
+		return runClassify(args[1:], stdin, stdout, stderr)
 	case "check":
 		return runCheck(args[1:], stdout, stderr)
 	case "version", "--version", "-v":
@@ -58,6 +61,7 @@ func usage(w io.Writer) {
 commands:
   serve     run the gateway (--dev for the built-in dev tenant and simulated backends)
   check     validate a config file (--config FILE)
+  classify  classify text lines or JSONL from stdin, one JSON decision per line
   version   print the version
 `)
 }

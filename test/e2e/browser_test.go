@@ -50,7 +50,7 @@ func (p pageState) caption(role string) string {
 // the browser receives the agent's audio, and hanging up ends the session.
 func TestSoftphoneInChromium(t *testing.T) {
 	chromium := requireTool(t, "chromium")
-	st := startStack(t, stackOpts{sim: sim.Config{ASRScript: []string{"I need help resetting my password."}}})
+	st := startStack(t, &stackOpts{sim: sim.Config{ASRScript: []string{"I need help resetting my password."}}})
 
 	// Chromium's fake microphone loops this file: speech, then a long pause
 	// in which the agent answers.

@@ -69,7 +69,7 @@ func nonSilent(frames []loadtest.RxFrame) int {
 func TestCallThroughPipeline(t *testing.T) {
 	for _, codec := range []string{"opus", "pcmu"} {
 		t.Run(codec, func(t *testing.T) {
-			st := startStack(t, stackOpts{sim: sim.Config{ASRScript: []string{"What are your opening hours?"}}})
+			st := startStack(t, &stackOpts{sim: sim.Config{ASRScript: []string{"What are your opening hours?"}}})
 			c := dialCaller(t, st, codec)
 			c.Say(speech(t, "Hello, what are your opening hours?", media.PipelineRate, 300*time.Millisecond, 0))
 
@@ -126,7 +126,7 @@ func TestBargeIn(t *testing.T) {
 		"Fourth, repairs are handled at our service center in about five business days. " +
 		"Fifth, you can track the repair status on the customer portal at any time. " +
 		"Sixth, shipping both ways is free for all covered repairs."
-	st := startStack(t, stackOpts{sim: sim.Config{
+	st := startStack(t, &stackOpts{sim: sim.Config{
 		ASRScript:        []string{"Tell me about the warranty.", "Stop, that's enough."},
 		LLMScript:        []sim.Rule{{Match: "warranty", Reply: long}, {Match: "*", Reply: "Okay."}},
 		LLMTokenInterval: 120 * time.Millisecond, // the model is still writing when the caller interrupts
@@ -196,7 +196,7 @@ func TestBargeIn(t *testing.T) {
 // sending audio and hanging up; afterwards the process has no more
 // goroutines than before.
 func TestNoGoroutineLeak(t *testing.T) {
-	st := startStack(t, stackOpts{})
+	st := startStack(t, &stackOpts{})
 	// One call first so lazily started shared goroutines exist in the baseline.
 	oneCall(t, st)
 	waitFor(t, 5*time.Second, "calls to end", func() bool { return st.srv.ActiveCalls() == 0 })

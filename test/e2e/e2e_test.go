@@ -15,6 +15,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -25,7 +26,10 @@ import (
 	"github.com/voicegw/voicegw/telemetry"
 )
 
-const testToken = "e2e-test-token"
+const (
+	testToken     = "e2e-test-token"      // caller status unknown
+	usPersonToken = "e2e-us-person-token" // caller attested as a U.S. person
+)
 
 // stack is a gateway with in-process simulated backends.
 type stack struct {
@@ -42,9 +46,28 @@ type stackOpts struct {
 	ttsURL   string
 	asrURL   string
 	policy   gateway.Policy
+	auditBuf syncBuffer
 }
 
-func startStack(t *testing.T, o stackOpts) *stack {
+// syncBuffer collects audit records from the gateway.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func startStack(t *testing.T, o *stackOpts) *stack {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
@@ -67,10 +90,14 @@ func startStack(t *testing.T, o stackOpts) *stack {
 		LLM:      backends.LLMConfig{Endpoint: backends.Endpoint{Name: "sim-llm", URL: pick(o.llmURL), Timeout: 2 * time.Second}},
 		TTS:      backends.TTSConfig{Endpoint: backends.Endpoint{Name: "sim-tts", URL: pick(o.ttsURL), Timeout: 2 * time.Second}},
 		Pipeline: o.pipeline,
-		Auth:     gateway.StaticTokens{testToken: {Tenant: "dev", Subject: "e2e"}},
-		Policy:   o.policy,
-		Logger:   log,
-		Metrics:  m,
+		Auth: gateway.StaticTokens{
+			testToken:     {Tenant: "dev", Subject: "e2e"},
+			usPersonToken: {Tenant: "dev", Subject: "e2e-us", USPerson: true, AttestedBy: "e2e test"},
+		},
+		Audit:   telemetry.NewAudit(&o.auditBuf, []byte("e2e-salt")),
+		Policy:  o.policy,
+		Logger:  log,
+		Metrics: m,
 	})
 	if err != nil {
 		t.Fatalf("gateway: %v", err)

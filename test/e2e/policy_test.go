@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"strings"
 	"sync"
 	"testing"
@@ -50,7 +51,7 @@ func (p *keywordPolicy) Checks() []string {
 func TestOutboundGating(t *testing.T) {
 	pol := &keywordPolicy{block: "Zephyr", redact: "4417"}
 	reply := "Your ticket number is 4417. The Zephyr thrust is forty kilonewtons. This last sentence must never be spoken."
-	st := startStack(t, stackOpts{policy: pol, sim: sim.Config{
+	st := startStack(t, &stackOpts{policy: pol, sim: sim.Config{
 		ASRScript: []string{"Tell me about the motor."},
 		LLMScript: []sim.Rule{{Match: "*", Reply: reply}},
 	}})
@@ -91,7 +92,7 @@ func TestOutboundGating(t *testing.T) {
 // TestInboundBlock: a blocked caller transcript never reaches the model.
 func TestInboundBlock(t *testing.T) {
 	pol := &keywordPolicy{block: "Zephyr", redact: "\x00"}
-	st := startStack(t, stackOpts{policy: pol, sim: sim.Config{ASRScript: []string{"What is the Zephyr burn rate?"}}})
+	st := startStack(t, &stackOpts{policy: pol, sim: sim.Config{ASRScript: []string{"What is the Zephyr burn rate?"}}})
 	c := dialCaller(t, st, "opus")
 	c.Say(speech(t, "What is the burn rate?", media.PipelineRate, 200*time.Millisecond, 0))
 	var pe loadtest.ServerMessage
@@ -106,5 +107,69 @@ func TestInboundBlock(t *testing.T) {
 	}
 	if n := len(st.sim.ChatRequests()); n != 0 {
 		t.Errorf("the LLM received %d requests after an inbound block", n)
+	}
+}
+
+// TestClassifierGatesControlledReply: with the real deemed-export
+// classifier, a model reply that carries controlled technical data is never
+// sent to TTS for a caller whose status is unknown (who gets the policy
+// event and hears the notice, and the audit log holds hashes, not text);
+// for a caller attested as a U.S. person the same reply is spoken.
+func TestClassifierGatesControlledReply(t *testing.T) {
+	controlled := "Torque the TVC actuator bolts to 45 in-lb, then null each jet vane within 0.1 degrees."
+	reply := "Sure, here is the procedure. " + controlled
+	for _, c := range []struct {
+		name, token string
+		spoken      bool
+	}{{"unknown caller", testToken, false}, {"us person", usPersonToken, true}} {
+		t.Run(c.name, func(t *testing.T) {
+			o := &stackOpts{sim: sim.Config{
+				ASRScript: []string{"How do I recenter the thrust vector control?"},
+				LLMScript: []sim.Rule{{Match: "*", Reply: reply}},
+			}}
+			st := startStack(t, o)
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			call, err := loadtest.Dial(ctx, loadtest.CallerConfig{Gateway: st.url, Token: c.token})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer call.Close()
+			if err := call.Connected(ctx); err != nil {
+				t.Fatal(err)
+			}
+			call.Say(speech(t, "How do I recenter the thrust vector control?", media.PipelineRate, 200*time.Millisecond, 0))
+			var policy []loadtest.ServerMessage
+			turn := nextEvent(t, call, 20*time.Second, func(m loadtest.ServerMessage) bool {
+				if m.Type == "policy" {
+					policy = append(policy, m)
+				}
+				return m.Type == "turn"
+			})
+			spoken := strings.Join(st.sim.Spoken(), "|")
+			if got := strings.Contains(spoken, "TVC actuator"); got != c.spoken {
+				t.Fatalf("controlled sentence reached TTS = %v, want %v (spoken %q)", got, c.spoken, spoken)
+			}
+			if c.spoken {
+				if turn.Outcome != "completed" {
+					t.Errorf("outcome %q", turn.Outcome)
+				}
+				return
+			}
+			if turn.Outcome != "blocked" || len(policy) == 0 {
+				t.Fatalf("outcome %q, %d policy events; want blocked with an event", turn.Outcome, len(policy))
+			}
+			last := policy[len(policy)-1]
+			if last.Direction != "outbound" || last.Action != "block" || len(last.Categories) == 0 || len(last.Rules) == 0 {
+				t.Errorf("policy event %+v", last)
+			}
+			audit := o.auditBuf.String()
+			// Rule ids name lexicon terms; the caller's text and its values
+			// never appear.
+			if !strings.Contains(audit, `"action":"block"`) || !strings.Contains(audit, `"span_hashes"`) ||
+				strings.Contains(audit, "Torque the") || strings.Contains(audit, "45 in-lb") || strings.Contains(audit, "0.1 degrees") {
+				t.Errorf("audit log must record the block with hashes and no text: %s", audit)
+			}
+		})
 	}
 }

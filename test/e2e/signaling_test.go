@@ -54,7 +54,7 @@ const g722Offer = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\nm=audio 9 
 // TestSignalingBadInput: every malformed message gets a precise error and
 // the connection stays usable; a good call on the same gateway is unharmed.
 func TestSignalingBadInput(t *testing.T) {
-	st := startStack(t, stackOpts{sim: sim.Config{ASRScript: []string{"Is the help desk open?"}}})
+	st := startStack(t, &stackOpts{sim: sim.Config{ASRScript: []string{"Is the help desk open?"}}})
 
 	// A healthy call runs alongside the bad clients.
 	good := dialCaller(t, st, "opus")
@@ -184,7 +184,7 @@ func TestBackendFailures(t *testing.T) {
 
 	for _, c := range []struct{ name, url string }{{"garbage", garbage.URL}, {"hang", hanging.URL}} {
 		t.Run(c.name, func(t *testing.T) {
-			st := startStack(t, stackOpts{llmURL: c.url, sim: sim.Config{ASRScript: []string{"Hello there."}}})
+			st := startStack(t, &stackOpts{llmURL: c.url, sim: sim.Config{ASRScript: []string{"Hello there."}}})
 			call := dialCaller(t, st, "opus")
 			call.Say(speech(t, "Hello there.", media.PipelineRate, 200*time.Millisecond, 0))
 			var gotErr, gotNotice bool
