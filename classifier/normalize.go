@@ -28,14 +28,7 @@ func invisible(r rune) bool {
 	return false
 }
 
-// confusable maps look-alike letters from other scripts to Latin, for
-// matching only.
-var confusable = map[rune]rune{
-	'а': 'a', 'е': 'e', 'о': 'o', 'р': 'p', 'с': 'c', 'у': 'y', 'х': 'x', 'і': 'i', 'ј': 'j', 'ѕ': 's',
-	'А': 'a', 'В': 'b', 'Е': 'e', 'К': 'k', 'М': 'm', 'Н': 'h', 'О': 'o', 'Р': 'p', 'С': 'c', 'Т': 't', 'Х': 'x',
-	'α': 'a', 'ο': 'o', 'ρ': 'p', 'τ': 't', 'ν': 'v', 'ι': 'i', 'κ': 'k', 'Α': 'a', 'Β': 'b', 'Ε': 'e', 'Ζ': 'z',
-	'Η': 'h', 'Ι': 'i', 'Κ': 'k', 'Μ': 'm', 'Ν': 'n', 'Ο': 'o', 'Ρ': 'p', 'Τ': 't', 'Υ': 'y', 'Χ': 'x',
-}
+//go:generate go run ./internal/confusablesgen -out confusables_table.go
 
 var leet = map[rune]rune{'0': 'o', '1': 'i', '3': 'e', '4': 'a', '5': 's', '7': 't', '@': 'a', '$': 's'}
 
@@ -137,7 +130,7 @@ func makeToken(raw string, start, end int) token {
 	var sb strings.Builder
 	letters, digits := 0, 0
 	for _, r := range s {
-		if c, ok := confusable[r]; ok {
+		if c, ok := confusableTable[r]; ok {
 			r = c
 		}
 		r = unicode.ToLower(r)
