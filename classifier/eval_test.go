@@ -96,3 +96,30 @@ func TestDevSetMetrics(t *testing.T) {
 	}
 	_ = fmt.Sprint()
 }
+
+// TestExtraSetMetrics: texts written for this project, outside the
+// development set, covering categories and phrasings it lacks.
+func TestExtraSetMetrics(t *testing.T) {
+	e, err := Default()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var c tally
+	for _, r := range loadSet(t, "testdata/extra.jsonl") {
+		d := e.Classify(r.Text, PartyUnknown, Outbound)
+		flagged := d.Action != Allow
+		switch {
+		case r.Label == "controlled" && flagged:
+			c.tp++
+		case r.Label == "controlled":
+			c.fn++
+			t.Errorf("%s missed (R=%.1f): %s", r.ID, d.Score, r.Text)
+		case flagged:
+			c.fp++
+			t.Errorf("%s flagged (%s, R=%.1f): %s", r.ID, d.Action, d.Score, r.Text)
+		default:
+			c.tn++
+		}
+	}
+	t.Logf("extra set: recall %.3f, false-positive rate %.3f (%d/%d/%d/%d)", c.recall(), c.fpr(), c.tp, c.fn, c.fp, c.tn)
+}
