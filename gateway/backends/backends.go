@@ -16,9 +16,12 @@
 package backends
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"mime"
 	"net/http"
 	"strings"
 	"sync"
@@ -131,6 +134,66 @@ func classify(w *watchdog, ctx context.Context, err error) error {
 		return ctx.Err()
 	}
 	return err
+}
+
+// streamCall is an HTTP response being streamed under a watchdog.
+type streamCall struct {
+	ctx    context.Context
+	cancel context.CancelFunc
+	wd     *watchdog
+	resp   *http.Response
+}
+
+// close releases the call.
+func (c *streamCall) close() error {
+	c.wd.stop()
+	c.cancel()
+	return c.resp.Body.Close()
+}
+
+// postJSON sends body as JSON to path and returns the streaming response
+// once its status is 2xx and its content type passes accept. The watchdog
+// bounds connecting and the first byte, and later every silence, by the
+// endpoint's timeout.
+func (e Endpoint) postJSON(ctx context.Context, op, path string, body any, acceptHeader string, accept func(mediaType string) error) (*streamCall, error) {
+	b, err := json.Marshal(body)
+	if err != nil {
+		return nil, e.fail(op, fmt.Errorf("%w: %v", ErrConfig, err))
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	wd := newWatchdog(e.timeout(), cancel)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, e.url(path), bytes.NewReader(b))
+	if err != nil {
+		wd.stop()
+		cancel()
+		return nil, e.fail(op, fmt.Errorf("%w: %v", ErrConfig, err))
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if acceptHeader != "" {
+		req.Header.Set("Accept", acceptHeader)
+	}
+	if e.APIKey != "" {
+		req.Header.Set("Authorization", "Bearer "+e.APIKey)
+	}
+	resp, err := e.client().Do(req)
+	if err != nil {
+		err = classify(wd, ctx, err)
+		wd.stop()
+		cancel()
+		return nil, e.fail(op, err)
+	}
+	c := &streamCall{ctx: ctx, cancel: cancel, wd: wd, resp: resp}
+	if resp.StatusCode/100 != 2 {
+		err := statusError(resp)
+		_ = c.close()
+		return nil, e.fail(op, err)
+	}
+	mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
+	if err := accept(mt); err != nil {
+		_ = c.close()
+		return nil, e.fail(op, err)
+	}
+	return c, nil
 }
 
 // statusError reads a bounded error body and makes an ErrStatus error,

@@ -2,14 +2,11 @@ package backends
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"mime"
-	"net/http"
 	"strings"
 )
 
@@ -66,53 +63,23 @@ func (l *LLM) Stream(ctx context.Context, req ChatRequest) (ChatStream, error) {
 	if req.Temperature != nil {
 		body["temperature"] = *req.Temperature
 	}
-	b, err := json.Marshal(body)
+	c, err := e.postJSON(ctx, "chat", "/v1/chat/completions", body, "text/event-stream", func(mt string) error {
+		if mt != "text/event-stream" {
+			return fmt.Errorf("%w: content type %q, want text/event-stream", ErrMalformed, mt)
+		}
+		return nil
+	})
 	if err != nil {
-		return nil, e.fail("chat", fmt.Errorf("%w: %v", ErrConfig, err))
+		return nil, err
 	}
-	ctx, cancel := context.WithCancel(ctx)
-	wd := newWatchdog(e.timeout(), cancel)
-	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, e.url("/v1/chat/completions"), bytes.NewReader(b))
-	if err != nil {
-		wd.stop()
-		cancel()
-		return nil, e.fail("chat", fmt.Errorf("%w: %v", ErrConfig, err))
-	}
-	hreq.Header.Set("Content-Type", "application/json")
-	hreq.Header.Set("Accept", "text/event-stream")
-	if e.APIKey != "" {
-		hreq.Header.Set("Authorization", "Bearer "+e.APIKey)
-	}
-	resp, err := e.client().Do(hreq)
-	if err != nil {
-		err = classify(wd, ctx, err)
-		wd.stop()
-		cancel()
-		return nil, e.fail("chat", err)
-	}
-	fail := func(err error) (ChatStream, error) {
-		resp.Body.Close()
-		wd.stop()
-		cancel()
-		return nil, e.fail("chat", err)
-	}
-	if resp.StatusCode/100 != 2 {
-		return fail(statusError(resp))
-	}
-	if mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type")); mt != "text/event-stream" {
-		return fail(fmt.Errorf("%w: content type %q, want text/event-stream", ErrMalformed, resp.Header.Get("Content-Type")))
-	}
-	return &sseStream{e: e, ctx: ctx, cancel: cancel, wd: wd, body: resp.Body, r: bufio.NewReaderSize(resp.Body, 8192)}, nil
+	return &sseStream{e: e, call: c, r: bufio.NewReaderSize(c.resp.Body, 8192)}, nil
 }
 
 type sseStream struct {
-	e      Endpoint
-	ctx    context.Context
-	cancel context.CancelFunc
-	wd     *watchdog
-	body   io.ReadCloser
-	r      *bufio.Reader
-	err    error
+	e    Endpoint
+	call *streamCall
+	r    *bufio.Reader
+	err  error
 }
 
 // Next implements ChatStream.
@@ -129,10 +96,10 @@ func (s *sseStream) Next() (string, error) {
 				s.err = io.EOF
 				return "", io.EOF
 			}
-			s.err = s.e.fail("chat stream", classify(s.wd, s.ctx, err))
+			s.err = s.e.fail("chat stream", classify(s.call.wd, s.call.ctx, err))
 			return "", s.err
 		}
-		s.wd.kick()
+		s.call.wd.kick()
 		delta, done, err := parseSSELine(line)
 		if err != nil {
 			s.err = s.e.fail("chat stream", err)
@@ -149,11 +116,7 @@ func (s *sseStream) Next() (string, error) {
 }
 
 // Close implements ChatStream.
-func (s *sseStream) Close() error {
-	s.wd.stop()
-	s.cancel()
-	return s.body.Close()
-}
+func (s *sseStream) Close() error { return s.call.close() }
 
 // readLine reads one line without its end, failing past max bytes.
 func readLine(r *bufio.Reader, max int) (string, error) {

@@ -1,15 +1,11 @@
 package backends
 
 import (
-	"bytes"
 	"context"
 	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"mime"
-	"net/http"
 	"strings"
 )
 
@@ -56,58 +52,32 @@ const maxSpeechBytes = 48000 * 2 * 600
 // Speak starts synthesising text.
 func (t *TTS) Speak(ctx context.Context, text string) (SpeechStream, error) {
 	e := t.cfg.Endpoint
-	b, _ := json.Marshal(map[string]any{
+	c, err := e.postJSON(ctx, "speech", "/v1/audio/speech", map[string]any{
 		"model":           e.Model,
 		"input":           text,
 		"voice":           t.cfg.Voice,
 		"response_format": "pcm",
+	}, "", func(mt string) error {
+		if mt != "application/octet-stream" && !strings.HasPrefix(mt, "audio/") && mt != "" {
+			return fmt.Errorf("%w: content type %q, want raw PCM audio", ErrMalformed, mt)
+		}
+		return nil
 	})
-	ctx, cancel := context.WithCancel(ctx)
-	wd := newWatchdog(e.timeout(), cancel)
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, e.url("/v1/audio/speech"), bytes.NewReader(b))
 	if err != nil {
-		wd.stop()
-		cancel()
-		return nil, e.fail("speech", fmt.Errorf("%w: %v", ErrConfig, err))
+		return nil, err
 	}
-	req.Header.Set("Content-Type", "application/json")
-	if e.APIKey != "" {
-		req.Header.Set("Authorization", "Bearer "+e.APIKey)
-	}
-	resp, err := e.client().Do(req)
-	if err != nil {
-		err = classify(wd, ctx, err)
-		wd.stop()
-		cancel()
-		return nil, e.fail("speech", err)
-	}
-	fail := func(err error) (SpeechStream, error) {
-		resp.Body.Close()
-		wd.stop()
-		cancel()
-		return nil, e.fail("speech", err)
-	}
-	if resp.StatusCode/100 != 2 {
-		return fail(statusError(resp))
-	}
-	mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
-	if mt != "application/octet-stream" && !strings.HasPrefix(mt, "audio/") && mt != "" {
-		return fail(fmt.Errorf("%w: content type %q, want raw PCM audio", ErrMalformed, resp.Header.Get("Content-Type")))
-	}
-	return &pcmStream{e: e, ctx: ctx, cancel: cancel, wd: wd, body: resp.Body, rate: t.cfg.SampleRate, raw: make([]byte, 8192)}, nil
+	return &pcmStream{e: e, call: c, body: c.resp.Body, rate: t.cfg.SampleRate, raw: make([]byte, 8192)}, nil
 }
 
 type pcmStream struct {
-	e      Endpoint
-	ctx    context.Context
-	cancel context.CancelFunc
-	wd     *watchdog
-	body   io.ReadCloser
-	rate   int
-	raw    []byte
-	odd    []byte // a byte left over from the last read
-	total  int
-	err    error
+	e     Endpoint
+	call  *streamCall
+	body  io.ReadCloser
+	rate  int
+	raw   []byte
+	odd   []byte // a byte left over from the last read
+	total int
+	err   error
 }
 
 func (s *pcmStream) SampleRate() int { return s.rate }
@@ -126,7 +96,7 @@ func (s *pcmStream) Read(dst []int16) (int, error) {
 	s.odd = s.odd[:0]
 	n, err := s.body.Read(buf[k:])
 	if n > 0 {
-		s.wd.kick()
+		s.call.wd.kick()
 	}
 	n += k
 	s.total += n
@@ -149,7 +119,7 @@ func (s *pcmStream) Read(dst []int16) (int, error) {
 			}
 			s.err = io.EOF
 		} else {
-			s.err = s.e.fail("speech stream", classify(s.wd, s.ctx, err))
+			s.err = s.e.fail("speech stream", classify(s.call.wd, s.call.ctx, err))
 		}
 		if samples > 0 {
 			return samples, nil
@@ -159,8 +129,4 @@ func (s *pcmStream) Read(dst []int16) (int, error) {
 	return samples, nil
 }
 
-func (s *pcmStream) Close() error {
-	s.wd.stop()
-	s.cancel()
-	return s.body.Close()
-}
+func (s *pcmStream) Close() error { return s.call.close() }
