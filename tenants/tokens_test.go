@@ -2,10 +2,10 @@ package tenants
 
 import (
 	"crypto/rand"
-	"crypto/sha256"
-	"encoding/hex"
 	"crypto/rsa"
+	"crypto/sha256"
 	"crypto/x509"
+	"encoding/hex"
 	"encoding/pem"
 	"errors"
 	"strings"
