@@ -5,6 +5,8 @@ import (
 	"crypto/subtle"
 	"net/http"
 	"strings"
+
+	"github.com/voicegw/voicegw/tenants"
 )
 
 // Caller is who a signaling token says is calling.
@@ -55,3 +57,20 @@ func tokenFrom(r *http.Request) string {
 }
 
 var _ Authenticator = StaticTokens(nil)
+
+// TokenAuth checks call tokens minted by a tenants.Authority (POST
+// /v1/tokens).
+type TokenAuth struct {
+	Authority *tenants.Authority
+}
+
+// Authenticate implements Authenticator.
+func (a TokenAuth) Authenticate(_ context.Context, token string) (Caller, error) {
+	p, err := a.Authority.Authenticate(token)
+	if err != nil {
+		return Caller{}, err
+	}
+	return Caller{Tenant: p.Tenant, Subject: p.Subject, USPerson: p.USPerson, AttestedBy: p.AttestedBy}, nil
+}
+
+var _ Authenticator = TokenAuth{}

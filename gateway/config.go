@@ -1,15 +1,18 @@
 package gateway
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"os"
 	"time"
 
 	"github.com/voicegw/voicegw/classifier"
 	"github.com/voicegw/voicegw/gateway/backends"
 	"github.com/voicegw/voicegw/telemetry"
+	"github.com/voicegw/voicegw/tenants"
 )
 
 // Config is everything a Server needs. Zero-valued fields take the defaults
@@ -26,6 +29,15 @@ type Config struct {
 	TTS backends.TTSConfig
 	// Pipeline tunes each call's turn pipeline.
 	Pipeline PipelineConfig
+	// Tenants, when set, give each tenant its own backends and pipeline
+	// (the caller's token names the tenant). When empty, ASR, LLM, TTS and
+	// Pipeline above form the single tenant "dev".
+	Tenants map[string]TenantSetup
+	// Admission, when set, admits each call against its tenant's rate and
+	// concurrency limits (a *tenants.Limiter).
+	Admission CallAdmitter
+	// Routes are extra HTTP handlers by pattern (e.g. "POST /v1/tokens").
+	Routes map[string]http.Handler
 	// Auth checks signaling tokens. Required.
 	Auth Authenticator
 	// AllowedOrigins are the browser origins (scheme://host:port) allowed to
@@ -46,6 +58,20 @@ type Config struct {
 	// Audit receives the default policy's decision records. Default JSON
 	// lines on standard error.
 	Audit *telemetry.Audit
+}
+
+// TenantSetup is one tenant's backends and pipeline.
+type TenantSetup struct {
+	ASR      backends.ASRConfig
+	LLM      backends.LLMConfig
+	TTS      backends.TTSConfig
+	Pipeline PipelineConfig
+}
+
+// CallAdmitter admits calls against per-tenant limits. Implemented by
+// *tenants.Limiter; an over-limit refusal is a *tenants.LimitError.
+type CallAdmitter interface {
+	AdmitCall(ctx context.Context, tenant string) (*tenants.Lease, error)
 }
 
 // PipelineConfig tunes the turn pipeline. The zero value is usable.
@@ -137,16 +163,22 @@ func (c *Config) setDefaults() error {
 	if c.Metrics == nil {
 		c.Metrics = telemetry.NewMetrics()
 	}
-	if c.ASR.Name == "" {
-		c.ASR.Name = "asr"
+	if len(c.Tenants) == 0 {
+		c.Tenants = map[string]TenantSetup{"dev": {ASR: c.ASR, LLM: c.LLM, TTS: c.TTS, Pipeline: c.Pipeline}}
 	}
-	if c.LLM.Name == "" {
-		c.LLM.Name = "llm"
+	for id, t := range c.Tenants {
+		if t.ASR.Name == "" {
+			t.ASR.Name = "asr"
+		}
+		if t.LLM.Name == "" {
+			t.LLM.Name = "llm"
+		}
+		if t.TTS.Name == "" {
+			t.TTS.Name = "tts"
+		}
+		t.Pipeline.setDefaults()
+		c.Tenants[id] = t
 	}
-	if c.TTS.Name == "" {
-		c.TTS.Name = "tts"
-	}
-	c.Pipeline.setDefaults()
 	if c.Audit == nil {
 		c.Audit = telemetry.NewAudit(os.Stderr, nil)
 	}
@@ -165,13 +197,15 @@ func (c *Config) validate() error {
 	if c.Auth == nil {
 		errs = append(errs, errors.New("auth: an authenticator is required"))
 	}
-	for _, b := range []struct{ role, url string }{{"asr", c.ASR.URL}, {"llm", c.LLM.URL}, {"tts", c.TTS.URL}} {
-		if b.url == "" {
-			errs = append(errs, fmt.Errorf("backends.%s.url: required", b.role))
+	for id, t := range c.Tenants {
+		for _, b := range []struct{ role, url string }{{"asr", t.ASR.URL}, {"llm", t.LLM.URL}, {"tts", t.TTS.URL}} {
+			if b.url == "" {
+				errs = append(errs, fmt.Errorf("tenant %s: backends.%s.url: required", id, b.role))
+			}
 		}
-	}
-	if err := c.Pipeline.validate(); err != nil {
-		errs = append(errs, err)
+		if err := t.Pipeline.validate(); err != nil {
+			errs = append(errs, fmt.Errorf("tenant %s: %w", id, err))
+		}
 	}
 	return errors.Join(errs...)
 }

@@ -23,4 +23,7 @@ const (
 	codeInternal     = "internal"
 	codeUnavailable  = "unavailable"
 	codeBackend      = "backend_error"
+	// codeUSPersonRequired refuses a caller not attested as a U.S. person
+	// on a U.S.-person-only tenant.
+	codeUSPersonRequired = "us_person_required"
 )

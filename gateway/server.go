@@ -28,6 +28,7 @@ import (
 
 	"github.com/voicegw/voicegw/gateway/backends"
 	"github.com/voicegw/voicegw/gateway/web"
+	"github.com/voicegw/voicegw/tenants"
 )
 
 // Server is the gateway. Create it with New, run it with Serve or
@@ -36,7 +37,7 @@ type Server struct {
 	cfg     Config
 	log     *slog.Logger
 	webrtc  *webrtcIngress
-	deps    *sessionDeps
+	deps    map[string]*sessionDeps // by tenant
 	http    *http.Server
 	upgrade websocket.Upgrader
 
@@ -61,22 +62,28 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	tts := backends.NewTTS(cfg.TTS)
 	s := &Server{
 		cfg:      cfg,
 		log:      log,
 		webrtc:   ing,
 		sessions: map[string]*session{},
-		deps: &sessionDeps{
-			asr:      cfg.ASR,
-			llm:      backends.NewLLM(cfg.LLM),
+		deps:     map[string]*sessionDeps{},
+	}
+	var prewarm []*notices
+	for id, t := range cfg.Tenants {
+		tts := backends.NewTTS(t.TTS)
+		n := newNotices(tts, log.With("component", "notices", "tenant", id))
+		prewarm = append(prewarm, n)
+		s.deps[id] = &sessionDeps{
+			asr:      t.ASR,
+			llm:      backends.NewLLM(t.LLM),
 			tts:      tts,
-			notices:  newNotices(tts, log.With("component", "notices")),
+			notices:  n,
 			metrics:  cfg.Metrics,
-			pipeline: cfg.Pipeline,
-			tenant:   "dev",
+			pipeline: t.Pipeline,
+			tenant:   id,
 			policy:   cfg.Policy,
-		},
+		}
 	}
 	s.upgrade = websocket.Upgrader{
 		HandshakeTimeout: 10 * time.Second,
@@ -95,7 +102,9 @@ func New(cfg Config) (*Server, error) {
 	s.bg.Add(1)
 	go func() {
 		defer s.bg.Done()
-		s.deps.notices.prewarm(bgCtx, noticeASR, noticeLLM, noticeTTS, noticeBlock)
+		for _, n := range prewarm {
+			n.prewarm(bgCtx, noticeASR, noticeLLM, noticeTTS, noticeBlock)
+		}
 	}()
 	return s, nil
 }
@@ -114,6 +123,9 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /readyz", s.handleReady)
 	mux.Handle("GET /metrics", s.cfg.Metrics.Handler())
 	mux.HandleFunc("GET /v1/calls", s.handleCall)
+	for pattern, h := range s.cfg.Routes {
+		mux.Handle(pattern, h)
+	}
 	return mux
 }
 
@@ -130,6 +142,12 @@ func (s *Server) ListenAndServe() error {
 // Serve serves HTTP on l until Shutdown.
 func (s *Server) Serve(l net.Listener) error {
 	return s.http.Serve(l)
+}
+
+// ServeTLS serves HTTPS on l with the certificate and key files until
+// Shutdown.
+func (s *Server) ServeTLS(l net.Listener, certFile, keyFile string) error {
+	return s.http.ServeTLS(l, certFile, keyFile)
 }
 
 // Shutdown stops admitting calls, hangs up the calls in progress (each
@@ -236,8 +254,15 @@ func (s *Server) handleCall(w http.ResponseWriter, r *http.Request) {
 		conn.close(closeCode, code)
 	}
 	caller, err := s.cfg.Auth.Authenticate(r.Context(), token)
+	if err == nil && s.deps[caller.Tenant] == nil {
+		err = fmt.Errorf("token names tenant %q, which this gateway does not serve", caller.Tenant)
+	}
 	if err != nil {
 		s.log.Info("signaling refused", "remote", r.RemoteAddr, "err", err)
+		if errors.Is(err, tenants.ErrUSPersonRequired) {
+			refuse(codeUSPersonRequired, "this line accepts only callers attested as U.S. persons", websocket.ClosePolicyViolation)
+			return
+		}
 		refuse(codeUnauthorized, "missing or invalid call token", websocket.ClosePolicyViolation)
 		return
 	}
@@ -395,10 +420,33 @@ func (c *callConn) startCall(offer string) {
 		_ = c.conn.send(errorMessage{Type: "error", Code: codeRateLimited, Message: "gateway is at its call limit", RetryAfterMs: 1000})
 		return
 	}
+	var lease *tenants.Lease
+	if s.cfg.Admission != nil {
+		l, err := s.cfg.Admission.AdmitCall(context.Background(), c.caller.Tenant)
+		var le *tenants.LimitError
+		switch {
+		case errors.As(err, &le):
+			c.log.Info("call refused by tenant limits", "reason", le.Reason, "retry_after", le.RetryAfter)
+			s.cfg.Metrics.SignalingErrs.WithLabelValues(codeRateLimited).Inc()
+			_ = c.conn.send(errorMessage{Type: "error", Code: codeRateLimited, Message: "over the tenant's " + le.Reason + " limit", RetryAfterMs: le.RetryAfter.Milliseconds()})
+			return
+		case err != nil:
+			c.log.Error("admission failed", "err", err)
+			c.sendError(codeUnavailable, "admission is unavailable; try again")
+			return
+		}
+		lease = l
+	}
+	release := func() {
+		if lease != nil {
+			lease.Release()
+		}
+	}
 	id := newCallID()
 	log := c.log.With("call", id)
 	leg, answer, err := s.webrtc.answer(offer, log)
 	if err != nil {
+		release()
 		log.Info("offer refused", "err", err)
 		code := codeBadRequest
 		if !errors.Is(err, errBadOffer) && !errors.Is(err, errNoAudioCodec) && !errors.Is(err, errNoAudioMedia) {
@@ -407,14 +455,16 @@ func (c *callConn) startCall(offer string) {
 		c.sendError(code, err.Error())
 		return
 	}
-	sess, err := newSession(context.Background(), id, c.caller, s.deps, leg, c.conn, log)
+	sess, err := newSession(context.Background(), id, c.caller, s.deps[c.caller.Tenant], leg, c.conn, log)
 	if err != nil {
+		release()
 		_ = leg.Close()
 		log.Error("session setup failed", "err", err)
 		c.sendError(codeInternal, "could not start the call")
 		return
 	}
 	if err := c.conn.send(answerMessage{Type: "answer", SDP: answer, CallID: id}); err != nil {
+		release()
 		_ = leg.Close()
 		return
 	}
@@ -432,6 +482,7 @@ func (c *callConn) startCall(offer string) {
 	go func() {
 		defer s.calls.Done()
 		reason := sess.run()
+		release()
 		s.mu.Lock()
 		delete(s.sessions, id)
 		s.mu.Unlock()

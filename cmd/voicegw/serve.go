@@ -38,11 +38,10 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	}
 	log := telemetry.NewLogger(stderr, *logFormat, *logLevel)
 	if *configPath != "" {
-		fmt.Fprintln(stderr, "voicegw serve: --config is not available in this build yet; use --dev")
-		return 2
+		return serveConfig(ctx, *configPath, log, stdout, stderr)
 	}
 	if !*dev {
-		fmt.Fprintln(stderr, "voicegw serve: give --dev (built-in dev tenant and simulated backends)")
+		fmt.Fprintln(stderr, "voicegw serve: give --config FILE, or --dev (built-in dev tenant and simulated backends)")
 		return 2
 	}
 

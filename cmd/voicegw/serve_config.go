@@ -1,0 +1,134 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/voicegw/voicegw/gateway"
+	"github.com/voicegw/voicegw/gateway/backends"
+	"github.com/voicegw/voicegw/telemetry"
+	"github.com/voicegw/voicegw/tenants"
+)
+
+// serveConfig runs the gateway from a config file: its tenants, their
+// boundary-checked backends, call tokens from POST /v1/tokens, and
+// per-tenant limits.
+func serveConfig(ctx context.Context, path string, log *slog.Logger, stdout, stderr io.Writer) int {
+	cfg, err := tenants.Load(path)
+	if err != nil {
+		fmt.Fprintf(stderr, "voicegw serve: %v\n", err)
+		return 1
+	}
+	auth, err := tenants.NewAuthority(cfg)
+	if err != nil {
+		fmt.Fprintf(stderr, "voicegw serve: %v\n", err)
+		return 1
+	}
+	if cfg.Redis != nil {
+		log.Warn("redis is configured but shared limits are not available in this build; enforcing per-replica limits")
+	}
+	var auditW io.Writer = os.Stderr
+	if cfg.Audit.Path != "" {
+		f, err := os.OpenFile(cfg.Audit.Path, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
+		if err != nil {
+			fmt.Fprintf(stderr, "voicegw serve: audit.path: %v\n", err)
+			return 1
+		}
+		defer f.Close()
+		auditW = f
+	}
+	var salt []byte
+	if v := cfg.Audit.Salt.Value(); v != "" {
+		salt = []byte(v)
+	}
+	limiter := tenants.NewLimiter(cfg)
+	setups := map[string]gateway.TenantSetup{}
+	for _, t := range cfg.Tenants {
+		pick := func(role string) (tenants.Backend, error) {
+			bs := cfg.Route(t.ID, role)
+			if len(bs) == 0 {
+				return tenants.Backend{}, fmt.Errorf("tenant %s has no compliant %s backend", t.ID, role)
+			}
+			return bs[0], nil
+		}
+		asr, err1 := pick("asr")
+		llm, err2 := pick("llm")
+		tts, err3 := pick("tts")
+		if err := errors.Join(err1, err2, err3); err != nil {
+			fmt.Fprintf(stderr, "voicegw serve: %v\n", err)
+			return 1
+		}
+		setups[t.ID] = gateway.TenantSetup{
+			ASR: backends.ASRConfig{Endpoint: endpoint(asr), Mode: asr.Mode},
+			LLM: backends.LLMConfig{Endpoint: endpoint(llm)},
+			TTS: backends.TTSConfig{Endpoint: endpoint(tts), Voice: tts.Voice},
+			Pipeline: gateway.PipelineConfig{
+				SystemPrompt:     t.Pipeline.SystemPrompt,
+				Greeting:         t.Pipeline.Greeting,
+				Hangover:         time.Duration(t.Pipeline.Hangover),
+				FirstTokenBudget: time.Duration(t.Pipeline.FirstTokenBudget),
+				FirstAudioBudget: time.Duration(t.Pipeline.FirstAudioBudget),
+			},
+		}
+	}
+	host, _, _ := net.SplitHostPort(cfg.Listen.HTTP)
+	media := cfg.Listen.Media
+	if media == "" {
+		media = net.JoinHostPort(host, "0")
+	}
+	srv, err := gateway.New(gateway.Config{
+		HTTPAddr:  cfg.Listen.HTTP,
+		ICE:       gateway.ICEConfig{UDPAddr: media, NAT1To1IPs: cfg.Listen.NAT1To1IPs},
+		Tenants:   setups,
+		Auth:      gateway.TokenAuth{Authority: auth},
+		Admission: limiter,
+		Routes:    map[string]http.Handler{"POST /v1/tokens": tenants.TokensHandler(auth, limiter, log.With("component", "tokens"))},
+		Logger:    log,
+		Audit:     telemetry.NewAudit(auditW, salt),
+	})
+	if err != nil {
+		fmt.Fprintf(stderr, "voicegw serve: %v\n", err)
+		return 1
+	}
+	l, err := net.Listen("tcp", cfg.Listen.HTTP)
+	if err != nil {
+		fmt.Fprintf(stderr, "voicegw serve: listen %s: %v\n", cfg.Listen.HTTP, err)
+		_ = srv.Shutdown(context.Background())
+		return 1
+	}
+	fmt.Fprintf(stdout, "voicegw %s: %d tenants, http %s, media udp %s\n", version, len(cfg.Tenants), l.Addr(), srv.MediaAddr())
+	errc := make(chan error, 1)
+	go func() {
+		if cfg.Listen.TLSCert != "" {
+			errc <- srv.ServeTLS(l, cfg.Listen.TLSCert, cfg.Listen.TLSKey)
+			return
+		}
+		errc <- srv.Serve(l)
+	}()
+	select {
+	case <-ctx.Done():
+		log.Info("shutting down")
+	case err := <-errc:
+		if err != nil && !errors.Is(err, http.ErrServerClosed) {
+			fmt.Fprintf(stderr, "voicegw serve: %v\n", err)
+			return 1
+		}
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		log.Warn("shutdown", "err", err)
+	}
+	return 0
+}
+
+func endpoint(b tenants.Backend) backends.Endpoint {
+	return backends.Endpoint{Name: b.Name, URL: b.URL, APIKey: b.APIKey.Value(), Model: b.Model, Timeout: time.Duration(b.Timeout)}
+}
