@@ -66,6 +66,11 @@ type TenantSetup struct {
 	LLM      backends.LLMConfig
 	TTS      backends.TTSConfig
 	Pipeline PipelineConfig
+	// Fallbacks, in order, for a backend that refuses or cannot be
+	// reached. They must be inside the tenant's boundary too.
+	ASRFallback []backends.ASRConfig
+	LLMFallback []backends.LLMConfig
+	TTSFallback []backends.TTSConfig
 }
 
 // CallAdmitter admits calls against per-tenant limits. Implemented by

@@ -18,14 +18,19 @@ import (
 // pipeline-rate PCM. When TTS itself is down and a notice was never cached,
 // the caller hears a two-tone alert instead of silence.
 type notices struct {
-	tts *backends.TTS
+	tts speaker
 	log *slog.Logger
 
 	mu    sync.Mutex
 	cache map[string][]int16
 }
 
-func newNotices(tts *backends.TTS, log *slog.Logger) *notices {
+// speaker synthesises speech; implemented by ttsChain and backends.TTS.
+type speaker interface {
+	Speak(ctx context.Context, text string) (backends.SpeechStream, error)
+}
+
+func newNotices(tts speaker, log *slog.Logger) *notices {
 	return &notices{tts: tts, log: log, cache: map[string][]int16{}}
 }
 

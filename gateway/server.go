@@ -71,12 +71,20 @@ func New(cfg Config) (*Server, error) {
 	}
 	var prewarm []*notices
 	for id, t := range cfg.Tenants {
-		tts := backends.NewTTS(t.TTS)
+		tlog := log.With("tenant", id)
+		llms := &llmChain{llms: []*backends.LLM{backends.NewLLM(t.LLM)}, log: tlog, m: cfg.Metrics}
+		for _, f := range t.LLMFallback {
+			llms.llms = append(llms.llms, backends.NewLLM(f))
+		}
+		tts := &ttsChain{ttss: []*backends.TTS{backends.NewTTS(t.TTS)}, log: tlog, m: cfg.Metrics}
+		for _, f := range t.TTSFallback {
+			tts.ttss = append(tts.ttss, backends.NewTTS(f))
+		}
 		n := newNotices(tts, log.With("component", "notices", "tenant", id))
 		prewarm = append(prewarm, n)
 		s.deps[id] = &sessionDeps{
-			asr:      t.ASR,
-			llm:      backends.NewLLM(t.LLM),
+			asr:      append([]backends.ASRConfig{t.ASR}, t.ASRFallback...),
+			llm:      llms,
 			tts:      tts,
 			notices:  n,
 			metrics:  cfg.Metrics,

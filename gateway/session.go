@@ -42,9 +42,9 @@ type eventSink interface {
 
 // sessionDeps is what every session of one gateway shares.
 type sessionDeps struct {
-	asr      backends.ASRConfig
-	llm      *backends.LLM
-	tts      *backends.TTS
+	asr      []backends.ASRConfig // in order of preference
+	llm      *llmChain
+	tts      *ttsChain
 	notices  *notices
 	metrics  *telemetry.Metrics
 	pipeline PipelineConfig
@@ -318,12 +318,11 @@ func (s *session) dialASR() {
 		defer s.wg.Done()
 		ctx, cancel := context.WithTimeout(s.ctx, 10*time.Second)
 		defer cancel()
-		st, err := backends.DialASR(ctx, s.deps.asr)
+		st, name, err := dialASRChain(ctx, s.deps.asr, s.log, s.deps.metrics)
 		if err != nil {
 			s.post(func() {
 				s.asrDialing = false
-				s.deps.metrics.BackendErrors.WithLabelValues("asr", s.deps.asr.Name).Inc()
-				s.log.Warn("transcription backend unavailable", "backend", s.deps.asr.Name, "err", err)
+				s.log.Warn("transcription backends unavailable", "backend", name, "err", err)
 			})
 			return
 		}
@@ -350,8 +349,8 @@ func (s *session) dialASR() {
 }
 
 func (s *session) asrFailed(err error) {
-	s.log.Warn("transcription stream failed", "backend", s.deps.asr.Name, "err", err)
-	s.deps.metrics.BackendErrors.WithLabelValues("asr", s.deps.asr.Name).Inc()
+	s.log.Warn("transcription stream failed", "backend", s.deps.asr[0].Name, "err", err)
+	s.deps.metrics.BackendErrors.WithLabelValues("asr", s.deps.asr[0].Name).Inc()
 	if s.asr != nil {
 		_ = s.asr.Close()
 		s.asr = nil
@@ -555,6 +554,7 @@ func (s *session) runTurn(ctx context.Context, t *turn, msgs []backends.Message)
 		return
 	}
 	if streamErr != nil {
+		s.deps.metrics.BackendErrors.WithLabelValues("llm", s.deps.llm.Name()).Inc()
 		s.post(func() { s.turnBackendFailed(t, "llm", streamErr) })
 		return
 	}
@@ -823,7 +823,6 @@ func (s *session) turnBackendFailed(t *turn, role string, err error) {
 		return
 	}
 	name := s.backendName(role)
-	s.deps.metrics.BackendErrors.WithLabelValues(role, name).Inc()
 	s.log.Warn("backend failed during turn", "role", role, "backend", name, "turn", t.id, "err", err)
 	s.sendEvent(errorMessage{Type: "error", Code: codeBackend, Message: role + " backend unavailable"})
 	notice := noticeLLM
@@ -837,6 +836,11 @@ func (s *session) turnBackendFailed(t *turn, role string, err error) {
 func (s *session) ttsFailed(t *turn, err error) {
 	if t.finished {
 		return
+	}
+	var be *backends.Error
+	if errors.As(err, &be) && strings.HasSuffix(be.Op, "stream") {
+		// Failed mid-stream, after the chain had chosen a backend.
+		s.deps.metrics.BackendErrors.WithLabelValues("tts", be.Backend).Inc()
 	}
 	s.turnBackendFailed(t, "tts", err)
 }
@@ -866,7 +870,7 @@ func (s *session) noticeItems(t *turn, text string) []playItem {
 func (s *session) backendName(role string) string {
 	switch role {
 	case "asr":
-		return s.deps.asr.Name
+		return s.deps.asr[0].Name
 	case "llm":
 		return s.deps.llm.Name()
 	case "tts":

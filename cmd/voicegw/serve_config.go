@@ -50,25 +50,25 @@ func serveConfig(ctx context.Context, path string, log *slog.Logger, stdout, std
 	}
 	limiter := tenants.NewLimiter(cfg)
 	setups := map[string]gateway.TenantSetup{}
+	asrCfg := func(b tenants.Backend) backends.ASRConfig {
+		return backends.ASRConfig{Endpoint: endpoint(b), Mode: b.Mode}
+	}
+	llmCfg := func(b tenants.Backend) backends.LLMConfig { return backends.LLMConfig{Endpoint: endpoint(b)} }
+	ttsCfg := func(b tenants.Backend) backends.TTSConfig {
+		return backends.TTSConfig{Endpoint: endpoint(b), Voice: b.Voice}
+	}
 	for _, t := range cfg.Tenants {
-		pick := func(role string) (tenants.Backend, error) {
-			bs := cfg.Route(t.ID, role)
-			if len(bs) == 0 {
-				return tenants.Backend{}, fmt.Errorf("tenant %s has no compliant %s backend", t.ID, role)
-			}
-			return bs[0], nil
-		}
-		asr, err1 := pick("asr")
-		llm, err2 := pick("llm")
-		tts, err3 := pick("tts")
-		if err := errors.Join(err1, err2, err3); err != nil {
-			fmt.Fprintf(stderr, "voicegw serve: %v\n", err)
+		// Only compliant backends, in the tenant's order: the first serves,
+		// the rest are its failover.
+		asrs, llms, ttss := cfg.Route(t.ID, "asr"), cfg.Route(t.ID, "llm"), cfg.Route(t.ID, "tts")
+		if len(asrs) == 0 || len(llms) == 0 || len(ttss) == 0 {
+			fmt.Fprintf(stderr, "voicegw serve: tenant %s has no compliant backend for a role\n", t.ID)
 			return 1
 		}
-		setups[t.ID] = gateway.TenantSetup{
-			ASR: backends.ASRConfig{Endpoint: endpoint(asr), Mode: asr.Mode},
-			LLM: backends.LLMConfig{Endpoint: endpoint(llm)},
-			TTS: backends.TTSConfig{Endpoint: endpoint(tts), Voice: tts.Voice},
+		setup := gateway.TenantSetup{
+			ASR: asrCfg(asrs[0]),
+			LLM: llmCfg(llms[0]),
+			TTS: ttsCfg(ttss[0]),
 			Pipeline: gateway.PipelineConfig{
 				SystemPrompt:     t.Pipeline.SystemPrompt,
 				Greeting:         t.Pipeline.Greeting,
@@ -77,6 +77,16 @@ func serveConfig(ctx context.Context, path string, log *slog.Logger, stdout, std
 				FirstAudioBudget: time.Duration(t.Pipeline.FirstAudioBudget),
 			},
 		}
+		for _, b := range asrs[1:] {
+			setup.ASRFallback = append(setup.ASRFallback, asrCfg(b))
+		}
+		for _, b := range llms[1:] {
+			setup.LLMFallback = append(setup.LLMFallback, llmCfg(b))
+		}
+		for _, b := range ttss[1:] {
+			setup.TTSFallback = append(setup.TTSFallback, ttsCfg(b))
+		}
+		setups[t.ID] = setup
 	}
 	host, _, _ := net.SplitHostPort(cfg.Listen.HTTP)
 	media := cfg.Listen.Media

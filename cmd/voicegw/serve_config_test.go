@@ -17,6 +17,7 @@ import (
 
 	"github.com/voicegw/voicegw/loadtest"
 	"github.com/voicegw/voicegw/loadtest/sim"
+	"github.com/voicegw/voicegw/media/mediatest"
 )
 
 func hashKey(k string) string {
@@ -43,10 +44,11 @@ audit: {path: ` + filepath.Join(t.TempDir(), "audit.jsonl") + `}
 tokens: {signing_key: env:TEST_TOKEN_KEY}
 backends:
   - {name: asr, role: asr, url: "` + simURL + `", region: us-gov-west-1, impact_level: IL5}
+  - {name: llm-down, role: llm, url: "http://127.0.0.1:1", region: us-gov-west-1, impact_level: IL5}
   - {name: llm, role: llm, url: "` + simURL + `", region: us-gov-west-1, impact_level: IL5}
   - {name: tts, role: tts, url: "` + simURL + `", region: us-gov-west-1, impact_level: IL5}
 tenants:
-  - {id: acme, impact_level: IL5, regions: [us-gov-west-1], asr: [asr], llm: [llm], tts: [tts],
+  - {id: acme, impact_level: IL5, regions: [us-gov-west-1], asr: [asr], llm: [llm-down, llm], tts: [tts],
      api_keys: [{id: k1, hash: "` + hashKey("acme-key") + `"}], limits: {max_concurrent_calls: 1}}
   - {id: secure, impact_level: IL4, regions: [us-gov-west-1], asr: [asr], llm: [llm], tts: [tts], us_person_only: true,
      api_keys: [{id: k1, hash: "` + hashKey("secure-key") + `"}]}
@@ -64,7 +66,7 @@ tenants:
 	sc := bufio.NewScanner(pr)
 	var base string
 	for sc.Scan() {
-		if _, rest, ok := strings.Cut(sc.Text(), " http "); ok {
+		if _, rest, ok := strings.Cut(sc.Text(), " http "); ok && base == "" {
 			base = "http://" + strings.Fields(strings.TrimSuffix(rest, ","))[0]
 			base = strings.TrimSuffix(base, ",")
 			break
@@ -100,6 +102,20 @@ tenants:
 		t.Fatalf("first call: %v", err)
 	}
 	defer c1.Close()
+	if err := c1.Connected(dctx); err != nil {
+		t.Fatal(err)
+	}
+	// The tenant's first LLM is down: the turn fails over to the next
+	// compliant one and completes.
+	c1.Say(mediatest.Speech(t, "Hello, what time is it?", 16000))
+	for m := range c1.Events() {
+		if m.Type == "turn" {
+			if m.Outcome != "completed" {
+				t.Errorf("turn with the first LLM down: %s", m.Outcome)
+			}
+			break
+		}
+	}
 	_, err = loadtest.Dial(dctx, loadtest.CallerConfig{Gateway: base, Token: tok["token"]})
 	var se *loadtest.SignalingError
 	if !errors.As(err, &se) || se.Code != "rate_limited" || se.RetryAfter <= 0 {
