@@ -38,6 +38,9 @@ type Config struct {
 	Admission CallAdmitter
 	// Routes are extra HTTP handlers by pattern (e.g. "POST /v1/tokens").
 	Routes map[string]http.Handler
+	// Status, when set, adds details to /readyz (e.g. whether limits are
+	// shared through Redis). It must be safe for concurrent use.
+	Status func() map[string]any
 	// Auth checks signaling tokens. Required.
 	Auth Authenticator
 	// AllowedOrigins are the browser origins (scheme://host:port) allowed to

@@ -209,12 +209,18 @@ func (s *Server) handleReady(w http.ResponseWriter, _ *http.Request) {
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(map[string]any{
+	body := map[string]any{
 		"ready":    ready,
 		"draining": s.draining.Load(),
 		"calls":    calls,
 		"media":    s.webrtc.Addr().String(),
-	})
+	}
+	if s.cfg.Status != nil {
+		for k, v := range s.cfg.Status() {
+			body[k] = v
+		}
+	}
+	_ = json.NewEncoder(w).Encode(body)
 }
 
 // checkOrigin allows non-browser clients (no Origin), same-host browsers and

@@ -50,6 +50,7 @@ type Metrics struct {
 	PacketsRx      *prometheus.CounterVec   // ingress
 	PacketsTx      *prometheus.CounterVec   // ingress
 	PolicyActions  *prometheus.CounterVec   // direction, action
+	LimitsShared   prometheus.Gauge         // 1 while tenant limits are shared through Redis
 }
 
 // NewMetrics registers every voicegw collector on a fresh registry.
@@ -100,6 +101,10 @@ func NewMetrics() *Metrics {
 			Name: "voicegw_policy_decisions_total", Help: "Classifier decisions, by direction and action.",
 		}, []string{"direction", "action"}),
 	}
+	m.LimitsShared = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "voicegw_limits_shared", Help: "1 while tenant limits are shared across replicas through Redis, 0 while each replica enforces its local share.",
+	})
+	reg.MustRegister(m.LimitsShared)
 	// Publish the per-ingress series at zero so dashboards see them before
 	// the first call.
 	for _, ingress := range []string{"webrtc", "sip"} {

@@ -31,9 +31,6 @@ func serveConfig(ctx context.Context, path string, log *slog.Logger, stdout, std
 		fmt.Fprintf(stderr, "voicegw serve: %v\n", err)
 		return 1
 	}
-	if cfg.Redis != nil {
-		log.Warn("redis is configured but shared limits are not available in this build; enforcing per-replica limits")
-	}
 	var auditW io.Writer = os.Stderr
 	if cfg.Audit.Path != "" {
 		f, err := os.OpenFile(cfg.Audit.Path, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
@@ -48,7 +45,23 @@ func serveConfig(ctx context.Context, path string, log *slog.Logger, stdout, std
 	if v := cfg.Audit.Salt.Value(); v != "" {
 		salt = []byte(v)
 	}
-	limiter := tenants.NewLimiter(cfg)
+	metrics := telemetry.NewMetrics()
+	limiter := tenants.NewLimiter(cfg) // also paces token minting
+	var admission gateway.CallAdmitter = limiter
+	var status func() map[string]any
+	if cfg.Redis != nil {
+		shared, err := tenants.NewSharedLimiter(cfg, log.With("component", "limits"), func(ok bool) {
+			metrics.LimitsShared.Set(map[bool]float64{true: 1, false: 0}[ok])
+		})
+		if err != nil {
+			fmt.Fprintf(stderr, "voicegw serve: %v\n", err)
+			return 1
+		}
+		defer shared.Close()
+		metrics.LimitsShared.Set(1)
+		admission = shared
+		status = func() map[string]any { return map[string]any{"limits": shared.Detail()} }
+	}
 	setups := map[string]gateway.TenantSetup{}
 	asrCfg := func(b tenants.Backend) backends.ASRConfig {
 		return backends.ASRConfig{Endpoint: endpoint(b), Mode: b.Mode}
@@ -98,7 +111,9 @@ func serveConfig(ctx context.Context, path string, log *slog.Logger, stdout, std
 		ICE:       gateway.ICEConfig{UDPAddr: media, NAT1To1IPs: cfg.Listen.NAT1To1IPs},
 		Tenants:   setups,
 		Auth:      gateway.TokenAuth{Authority: auth},
-		Admission: limiter,
+		Admission: admission,
+		Status:    status,
+		Metrics:   metrics,
 		Routes:    map[string]http.Handler{"POST /v1/tokens": tenants.TokensHandler(auth, limiter, log.With("component", "tokens"))},
 		Logger:    log,
 		Audit:     telemetry.NewAudit(auditW, salt),
