@@ -1,18 +1,18 @@
 package backends
 
 import (
-	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
-	"io"
-	"mime/multipart"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -21,7 +21,8 @@ import (
 )
 
 // ASREvent is a transcript fragment (Final false) or a whole utterance's
-// transcript (Final true), or a failure (Err set; the stream is then over).
+// transcript (Final true), or a failure (Err set; the stream is then over
+// and Events is closed after it).
 type ASREvent struct {
 	ItemID string
 	Text   string
@@ -31,14 +32,18 @@ type ASREvent struct {
 
 // ASRStream is one call's transcription stream.
 type ASRStream interface {
-	// Append sends caller audio: mono PCM16 at media.PipelineRate.
+	// Append sends caller audio: mono PCM16 at media.PipelineRate. The
+	// stream resamples it to the backend's rate.
 	Append(pcm []int16) error
-	// Commit ends the utterance; a Final event follows on Events.
+	// Commit ends the utterance; a Final event follows on Events (with
+	// empty Text if nothing was said).
 	Commit() error
 	// Clear drops audio appended since the last Commit.
 	Clear() error
 	// Events delivers transcripts; it is closed when the stream ends.
 	Events() <-chan ASREvent
+	// Close ends the stream and waits for its goroutines; it is
+	// idempotent.
 	Close() error
 }
 
@@ -51,14 +56,25 @@ type ASRConfig struct {
 	// Language is an ISO-639-1 hint; empty lets the engine detect it.
 	Language string
 	// SampleRate is the backend's input rate for realtime audio. Default
-	// 24000 (the protocol's pcm16).
+	// 24000 (the protocol's pcm16). Batch mode sends 16 kHz WAV files.
 	SampleRate int
 }
 
-// maxTranscript bounds one utterance's transcript.
-const maxTranscript = 16 << 10
+const (
+	// maxTranscript bounds one utterance's transcript (and the sum of its
+	// deltas).
+	maxTranscript = 16 << 10
+	// maxRealtimeMessage bounds one server event.
+	maxRealtimeMessage = 1 << 20
+	// eventBuffer is how many events wait for the reader before the
+	// stream stops reading the backend.
+	eventBuffer = 64
+)
 
-// DialASR opens a transcription stream.
+// DialASR opens a transcription stream. Like net.Dialer.DialContext, ctx
+// bounds only the opening (connecting and the session handshake); once
+// open, the stream lives until Close or a failure. In batch mode nothing is
+// dialled: each Commit posts the utterance.
 func DialASR(ctx context.Context, cfg ASRConfig) (ASRStream, error) {
 	switch strings.ToLower(cfg.Mode) {
 	case "", "realtime":
@@ -71,21 +87,26 @@ func DialASR(ctx context.Context, cfg ASRConfig) (ASRStream, error) {
 
 // --- realtime ----------------------------------------------------------------
 
+// realtimeASR is a Realtime transcription session. One goroutine reads the
+// socket and is the only sender on events; writers serialise on wmu.
 type realtimeASR struct {
 	e      Endpoint
+	log    *slog.Logger
 	ws     *websocket.Conn
-	rs     *media.Resampler
 	events chan ASREvent
+	done   chan struct{} // closed by Close
 
-	wmu     sync.Mutex // guards writes, resampler and scratch buffers
+	wmu     sync.Mutex // guards the fields below and socket writes
+	rs      *media.Resampler
 	up      []int16
 	raw     []byte
-	b64     []byte
-	pending int // commits awaiting a completed event
+	msg     []byte
+	pending int // commits awaiting a final
 	timer   *time.Timer
 
+	closed    atomic.Bool // set first thing in Close
+	timedOut  atomic.Bool
 	closeOnce sync.Once
-	done      chan struct{}
 	wg        sync.WaitGroup
 }
 
@@ -102,63 +123,71 @@ type realtimeEvent struct {
 	} `json:"error"`
 }
 
-func dialRealtime(ctx context.Context, cfg ASRConfig) (*realtimeASR, error) {
-	e := cfg.Endpoint
-	u, err := url.Parse(e.url("/v1/realtime"))
+// realtimeURL derives the socket URL from the base URL.
+func realtimeURL(base string) (string, error) {
+	u, err := url.Parse(strings.TrimRight(base, "/") + "/v1/realtime")
 	if err != nil {
-		return nil, e.fail("realtime dial", fmt.Errorf("%w: %v", ErrConfig, err))
+		return "", err
 	}
 	switch u.Scheme {
-	case "http":
+	case "http", "ws":
 		u.Scheme = "ws"
-	case "https":
+	case "https", "wss":
 		u.Scheme = "wss"
+	default:
+		return "", fmt.Errorf("scheme %q (want http, https, ws or wss)", u.Scheme)
 	}
 	q := u.Query()
 	q.Set("intent", "transcription")
 	u.RawQuery = q.Encode()
+	return u.String(), nil
+}
+
+func dialRealtime(ctx context.Context, cfg ASRConfig) (*realtimeASR, error) {
+	e := cfg.Endpoint
+	const op = "realtime dial"
+	u, err := realtimeURL(e.URL)
+	if err != nil {
+		return nil, e.fail(op, fmt.Errorf("%w: url: %w", ErrConfig, err))
+	}
 	rate := cfg.SampleRate
-	if rate == 0 {
+	if rate <= 0 {
 		rate = 24000
 	}
 	rs, err := media.NewResampler(media.PipelineRate, rate)
 	if err != nil {
-		return nil, e.fail("realtime dial", fmt.Errorf("%w: %v", ErrConfig, err))
+		return nil, e.fail(op, fmt.Errorf("%w: %w", ErrConfig, err))
 	}
 	h := http.Header{}
-	if e.APIKey != "" {
-		h.Set("Authorization", "Bearer "+e.APIKey)
-	}
+	e.authorize(h)
 	h.Set("OpenAI-Beta", "realtime=v1")
-	d := websocket.Dialer{HandshakeTimeout: e.timeout()}
 	dctx, cancel := context.WithTimeout(ctx, e.timeout())
 	defer cancel()
-	ws, resp, err := d.DialContext(dctx, u.String(), h)
+	d := websocket.Dialer{HandshakeTimeout: e.timeout(), Proxy: http.ProxyFromEnvironment}
+	ws, resp, err := d.DialContext(dctx, u, h)
 	if err != nil {
-		if resp != nil {
-			err = fmt.Errorf("%w: %s: %v", ErrStatus, resp.Status, err)
+		switch {
+		case resp != nil:
+			msg := readErrorBody(resp.Body)
 			resp.Body.Close()
-		} else if dctx.Err() != nil && ctx.Err() == nil {
-			err = fmt.Errorf("%w: %v", ErrTimeout, err)
+			err = fmt.Errorf("%w: %s: %s", ErrStatus, resp.Status, msg)
+		case ctx.Err() != nil:
+			err = ctx.Err()
+		case dctx.Err() != nil || isTimeout(err):
+			err = fmt.Errorf("%w: no connection within %s", ErrTimeout, e.timeout())
+		default:
+			err = fmt.Errorf("%w: %w", ErrConnection, err)
 		}
-		return nil, e.fail("realtime dial", err)
+		return nil, e.fail(op, err)
 	}
-	ws.SetReadLimit(1 << 20)
-	a := &realtimeASR{e: e, ws: ws, rs: rs, events: make(chan ASREvent, 64), done: make(chan struct{})}
-	transcription := map[string]any{"model": e.Model}
-	if cfg.Language != "" {
-		transcription["language"] = cfg.Language
-	}
-	if err := a.send(map[string]any{
-		"type": "transcription_session.update",
-		"session": map[string]any{
-			"input_audio_format":        "pcm16",
-			"input_audio_transcription": transcription,
-			"turn_detection":            nil,
-		},
-	}); err != nil {
+	ws.SetReadLimit(maxRealtimeMessage)
+	a := &realtimeASR{e: e, log: e.logger(), ws: ws, rs: rs, events: make(chan ASREvent, eventBuffer), done: make(chan struct{})}
+	if err := a.handshake(dctx, cfg); err != nil {
 		ws.Close()
-		return nil, e.fail("realtime session", err)
+		if ctx.Err() != nil {
+			err = ctx.Err()
+		}
+		return nil, e.fail(op, err)
 	}
 	a.wg.Add(1)
 	go func() {
@@ -168,134 +197,254 @@ func dialRealtime(ctx context.Context, cfg ASRConfig) (*realtimeASR, error) {
 	return a, nil
 }
 
-func (a *realtimeASR) send(v any) error {
-	b, err := json.Marshal(v)
+// handshake configures the session and waits for the server's first event
+// (transcription_session.created or .updated): a server that accepts the
+// socket but does not speak the protocol fails here, within the timeout.
+func (a *realtimeASR) handshake(ctx context.Context, cfg ASRConfig) error {
+	type transcription struct {
+		Model    string `json:"model,omitempty"`
+		Language string `json:"language,omitempty"`
+	}
+	type session struct {
+		InputAudioFormat        string        `json:"input_audio_format"`
+		InputAudioTranscription transcription `json:"input_audio_transcription"`
+		TurnDetection           *struct{}     `json:"turn_detection"`
+	}
+	update := struct {
+		Type    string  `json:"type"`
+		Session session `json:"session"`
+	}{"transcription_session.update", session{"pcm16", transcription{a.e.Model, cfg.Language}, nil}}
+	b, err := json.Marshal(update)
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrConfig, err)
+	}
+	deadline, _ := ctx.Deadline()
+	_ = a.ws.SetWriteDeadline(deadline)
+	if err := a.ws.WriteMessage(websocket.TextMessage, b); err != nil {
+		return fmt.Errorf("%w: %w", ErrConnection, err)
+	}
+	_ = a.ws.SetReadDeadline(deadline)
+	stop := context.AfterFunc(ctx, func() { _ = a.ws.SetReadDeadline(time.Unix(1, 0)) })
+	defer stop()
+	_, msg, err := a.ws.ReadMessage()
+	if err != nil {
+		if isTimeout(err) || ctx.Err() != nil {
+			return fmt.Errorf("%w: no session event within %s", ErrTimeout, a.e.timeout())
+		}
+		return fmt.Errorf("%w: %w", ErrConnection, err)
+	}
+	ev, _, err := decodeRealtimeEvent(msg)
 	if err != nil {
 		return err
 	}
-	return a.writeRaw(b)
+	if ev.Err != nil {
+		return ev.Err
+	}
+	_ = a.ws.SetReadDeadline(time.Time{})
+	_ = a.ws.SetWriteDeadline(time.Time{})
+	return nil
 }
 
-func (a *realtimeASR) writeRaw(b []byte) error {
+func isTimeout(err error) bool {
+	var ne interface{ Timeout() bool }
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// writeLocked sends one text message; a.wmu must be held.
+func (a *realtimeASR) writeLocked(b []byte) error {
+	if a.closed.Load() {
+		return a.e.fail("realtime write", ErrClosed)
+	}
 	_ = a.ws.SetWriteDeadline(time.Now().Add(a.e.timeout()))
 	if err := a.ws.WriteMessage(websocket.TextMessage, b); err != nil {
-		return a.e.fail("realtime write", err)
+		if isTimeout(err) {
+			return a.e.fail("realtime write", fmt.Errorf("%w: write blocked for %s", ErrTimeout, a.e.timeout()))
+		}
+		return a.e.fail("realtime write", fmt.Errorf("%w: %w", ErrConnection, err))
 	}
 	return nil
+}
+
+// appendEvent appends the input_audio_buffer.append event for pcm (PCM16 at
+// the backend's rate) to dst, using raw as scratch. It returns both
+// buffers for reuse.
+func appendEvent(dst, raw []byte, pcm []int16) (event, scratch []byte) {
+	raw = raw[:0]
+	for _, s := range pcm {
+		raw = binary.LittleEndian.AppendUint16(raw, uint16(s))
+	}
+	dst = append(dst[:0], `{"type":"input_audio_buffer.append","audio":"`...)
+	dst = base64.StdEncoding.AppendEncode(dst, raw)
+	dst = append(dst, `"}`...)
+	return dst, raw
 }
 
 // Append implements ASRStream.
 func (a *realtimeASR) Append(pcm []int16) error {
 	a.wmu.Lock()
 	defer a.wmu.Unlock()
+	if a.closed.Load() {
+		return a.e.fail("realtime write", ErrClosed)
+	}
 	a.up = a.rs.Process(a.up[:0], pcm)
 	if len(a.up) == 0 {
 		return nil
 	}
-	a.raw = a.raw[:0]
-	for _, s := range a.up {
-		a.raw = binary.LittleEndian.AppendUint16(a.raw, uint16(s))
-	}
-	a.b64 = append(a.b64[:0], `{"type":"input_audio_buffer.append","audio":"`...)
-	a.b64 = base64.StdEncoding.AppendEncode(a.b64, a.raw)
-	a.b64 = append(a.b64, `"}`...)
-	return a.writeRaw(a.b64)
+	a.msg, a.raw = appendEvent(a.msg, a.raw, a.up)
+	return a.writeLocked(a.msg)
 }
 
-// Commit implements ASRStream. If no completed transcript arrives within
-// the endpoint's timeout, the stream fails with ErrTimeout.
+// Commit implements ASRStream. If the final does not arrive within the
+// endpoint's Timeout, the stream fails with ErrTimeout.
 func (a *realtimeASR) Commit() error {
 	a.wmu.Lock()
 	defer a.wmu.Unlock()
-	if err := a.writeRaw([]byte(`{"type":"input_audio_buffer.commit"}`)); err != nil {
+	if err := a.writeLocked([]byte(`{"type":"input_audio_buffer.commit"}`)); err != nil {
 		return err
 	}
 	a.pending++
 	if a.timer == nil {
 		a.timer = time.AfterFunc(a.e.timeout(), a.transcriptTimeout)
-	} else {
+	} else if a.pending == 1 {
 		a.timer.Reset(a.e.timeout())
 	}
 	return nil
 }
 
+// transcriptTimeout runs when a committed utterance's final is late: it
+// breaks the socket, and the read loop reports ErrTimeout.
 func (a *realtimeASR) transcriptTimeout() {
 	a.wmu.Lock()
-	pending := a.pending
+	late := a.pending > 0 && !a.closed.Load()
 	a.wmu.Unlock()
-	if pending > 0 {
-		a.emit(ASREvent{Err: a.e.fail("transcription", fmt.Errorf("%w: no transcript %s after commit", ErrTimeout, a.e.timeout()))})
+	if late {
+		a.timedOut.Store(true)
 		_ = a.ws.Close()
 	}
 }
 
-func (a *realtimeASR) completed() {
+// finalArrived accounts for one final; the next pending commit gets a
+// fresh timeout.
+func (a *realtimeASR) finalArrived() {
 	a.wmu.Lock()
+	defer a.wmu.Unlock()
 	if a.pending > 0 {
 		a.pending--
 	}
-	if a.pending == 0 && a.timer != nil {
-		a.timer.Stop()
+	if a.timer != nil {
+		if a.pending == 0 {
+			a.timer.Stop()
+		} else {
+			a.timer.Reset(a.e.timeout())
+		}
 	}
-	a.wmu.Unlock()
 }
 
 // Clear implements ASRStream.
 func (a *realtimeASR) Clear() error {
 	a.wmu.Lock()
 	defer a.wmu.Unlock()
+	if a.closed.Load() {
+		return a.e.fail("realtime write", ErrClosed)
+	}
 	a.rs.Reset()
-	return a.writeRaw([]byte(`{"type":"input_audio_buffer.clear"}`))
+	return a.writeLocked([]byte(`{"type":"input_audio_buffer.clear"}`))
 }
 
 // Events implements ASRStream.
 func (a *realtimeASR) Events() <-chan ASREvent { return a.events }
 
-func (a *realtimeASR) emit(ev ASREvent) {
+// emit delivers ev unless the stream is closing; only readLoop calls it.
+func (a *realtimeASR) emit(ev ASREvent) bool {
 	select {
 	case a.events <- ev:
+		return true
 	case <-a.done:
+		return false
 	}
 }
 
 func (a *realtimeASR) readLoop() {
 	defer close(a.events)
+	defer a.ws.Close()
+	const op = "realtime stream"
+	deltas := 0 // delta bytes since the last final
 	for {
 		_, b, err := a.ws.ReadMessage()
 		if err != nil {
 			select {
 			case <-a.done:
+				return
 			default:
-				a.emit(ASREvent{Err: a.e.fail("realtime read", err)})
 			}
+			switch {
+			case a.timedOut.Load():
+				err = fmt.Errorf("%w: no transcript within %s of commit", ErrTimeout, a.e.timeout())
+			case websocket.IsCloseError(err, websocket.CloseNormalClosure, websocket.CloseGoingAway):
+				err = fmt.Errorf("%w: the backend closed the session", ErrClosed)
+			case errors.Is(err, websocket.ErrReadLimit):
+				err = fmt.Errorf("%w: event longer than %d bytes", ErrMalformed, maxRealtimeMessage)
+			default:
+				err = fmt.Errorf("%w: %w", ErrConnection, err)
+			}
+			a.emit(ASREvent{Err: a.e.fail(op, err)})
 			return
 		}
 		ev, ok, err := decodeRealtimeEvent(b)
 		if err != nil {
-			a.emit(ASREvent{Err: a.e.fail("realtime event", err)})
-			_ = a.ws.Close()
+			a.emit(ASREvent{Err: a.e.fail(op, err)})
 			return
 		}
 		if !ok {
+			if ev.Text != "" { // the type of an event the client does not know
+				a.log.Debug("ignoring realtime event", "type", ev.Text)
+			}
 			continue
 		}
-		if ev.Final {
-			a.completed()
-		}
-		a.emit(ev)
 		if ev.Err != nil {
-			_ = a.ws.Close()
+			ev.Err = a.e.fail(op, ev.Err)
+			a.emit(ev)
+			return
+		}
+		if ev.Final {
+			deltas = 0
+			a.finalArrived()
+		} else if deltas += len(ev.Text); deltas > maxTranscript {
+			a.emit(ASREvent{Err: a.e.fail(op, fmt.Errorf("%w: deltas longer than %d bytes", ErrMalformed, maxTranscript))})
+			return
+		}
+		if !a.emit(ev) {
 			return
 		}
 	}
 }
 
-// decodeRealtimeEvent maps one server event to an ASREvent; ok is false for
-// events the client does not act on.
+// knownEvents are server events the client reads past without a word.
+var knownEvents = map[string]bool{
+	"transcription_session.created":      true,
+	"transcription_session.updated":      true,
+	"session.created":                    true,
+	"session.updated":                    true,
+	"input_audio_buffer.committed":       true,
+	"input_audio_buffer.cleared":         true,
+	"input_audio_buffer.speech_started":  true,
+	"input_audio_buffer.speech_stopped":  true,
+	"conversation.item.created":          true,
+	"conversation.item.added":            true,
+	"conversation.item.done":             true,
+	"rate_limits.updated":                true,
+	"transcription_session.rate_limited": true,
+}
+
+// decodeRealtimeEvent maps one server event to an ASREvent. ok is false for
+// events the client does not act on; for an unknown type the returned
+// event's Text holds the (cleaned) type, for logging. A protocol error or
+// failed transcription is an event with Err wrapping ErrStatus; an event
+// that cannot be read is an error wrapping ErrMalformed.
 func decodeRealtimeEvent(b []byte) (ev ASREvent, ok bool, err error) {
 	var e realtimeEvent
 	if err := json.Unmarshal(b, &e); err != nil {
-		return ev, false, fmt.Errorf("%w: event is not JSON: %v", ErrMalformed, err)
+		return ev, false, fmt.Errorf("%w: event is not JSON: %s", ErrMalformed, clean(err.Error()))
 	}
 	switch e.Type {
 	case "conversation.item.input_audio_transcription.delta":
@@ -310,7 +459,7 @@ func decodeRealtimeEvent(b []byte) (ev ASREvent, ok bool, err error) {
 		return ASREvent{ItemID: e.ItemID, Text: e.Transcript, Final: true}, true, nil
 	case "conversation.item.input_audio_transcription.failed":
 		msg := "transcription failed"
-		if e.Error != nil {
+		if e.Error != nil && e.Error.Message != "" {
 			msg += ": " + clean(e.Error.Message)
 		}
 		return ASREvent{ItemID: e.ItemID, Final: true, Err: fmt.Errorf("%w: %s", ErrStatus, msg)}, true, nil
@@ -321,168 +470,34 @@ func decodeRealtimeEvent(b []byte) (ev ASREvent, ok bool, err error) {
 		}
 		msg := "(no message)"
 		if e.Error != nil {
-			msg = clean(e.Error.Code + " " + e.Error.Message)
+			msg = clean(strings.TrimSpace(e.Error.Code + " " + e.Error.Message))
 		}
-		return ASREvent{Err: fmt.Errorf("%w: %s", ErrStatus, msg)}, true, nil
+		return ASREvent{Err: fmt.Errorf("%w: error event: %s", ErrStatus, msg)}, true, nil
 	case "":
 		return ev, false, fmt.Errorf("%w: event without a type", ErrMalformed)
 	}
-	return ev, false, nil
+	if knownEvents[e.Type] {
+		return ev, false, nil
+	}
+	return ASREvent{Text: clean(e.Type)}, false, nil
 }
 
 // Close implements ASRStream.
 func (a *realtimeASR) Close() error {
 	a.closeOnce.Do(func() {
+		a.closed.Store(true)
 		close(a.done)
+		// Closing the socket first unblocks a write in progress.
+		_ = a.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""), time.Now().Add(100*time.Millisecond))
+		_ = a.ws.Close()
 		a.wmu.Lock()
 		if a.timer != nil {
 			a.timer.Stop()
 		}
-		_ = a.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""), time.Now().Add(100*time.Millisecond))
 		a.wmu.Unlock()
-		_ = a.ws.Close()
 	})
 	a.wg.Wait()
 	return nil
 }
 
-// --- batch -------------------------------------------------------------------
-
-// batchASR buffers an utterance and posts it as a WAV file on Commit.
-type batchASR struct {
-	cfg    ASRConfig
-	mu     sync.Mutex
-	buf    []int16
-	seq    int
-	events chan ASREvent
-	ctx    context.Context
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
-	once   sync.Once
-}
-
-// maxBatchSamples bounds one utterance: 2 minutes.
-const maxBatchSamples = media.PipelineRate * 120
-
-func newBatchASR(cfg ASRConfig) *batchASR {
-	ctx, cancel := context.WithCancel(context.Background())
-	return &batchASR{cfg: cfg, events: make(chan ASREvent, 16), ctx: ctx, cancel: cancel}
-}
-
-func (b *batchASR) Append(pcm []int16) error {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if len(b.buf)+len(pcm) > maxBatchSamples {
-		return b.cfg.fail("batch append", fmt.Errorf("%w: utterance longer than %s", ErrConfig, time.Duration(maxBatchSamples/media.PipelineRate)*time.Second))
-	}
-	b.buf = append(b.buf, pcm...)
-	return nil
-}
-
-func (b *batchASR) Clear() error {
-	b.mu.Lock()
-	b.buf = b.buf[:0]
-	b.mu.Unlock()
-	return nil
-}
-
-func (b *batchASR) Events() <-chan ASREvent { return b.events }
-
-func (b *batchASR) Commit() error {
-	b.mu.Lock()
-	pcm := b.buf
-	b.buf = nil
-	b.seq++
-	id := fmt.Sprintf("batch_%d", b.seq)
-	b.mu.Unlock()
-	if b.ctx.Err() != nil {
-		return b.cfg.fail("batch commit", ErrClosed)
-	}
-	b.wg.Add(1)
-	go func() {
-		defer b.wg.Done()
-		if len(pcm) == 0 {
-			b.emit(ASREvent{ItemID: id, Final: true})
-			return
-		}
-		text, err := b.transcribe(pcm)
-		if err != nil {
-			b.emit(ASREvent{ItemID: id, Final: true, Err: err})
-			return
-		}
-		b.emit(ASREvent{ItemID: id, Text: text, Final: true})
-	}()
-	return nil
-}
-
-func (b *batchASR) emit(ev ASREvent) {
-	select {
-	case b.events <- ev:
-	case <-b.ctx.Done():
-	}
-}
-
-func (b *batchASR) transcribe(pcm []int16) (string, error) {
-	e := b.cfg.Endpoint
-	var body bytes.Buffer
-	mw := multipart.NewWriter(&body)
-	fw, _ := mw.CreateFormFile("file", "utterance.wav")
-	if err := media.WriteWAV(fw, media.PipelineRate, pcm); err != nil {
-		return "", e.fail("transcription", err)
-	}
-	_ = mw.WriteField("model", e.Model)
-	_ = mw.WriteField("response_format", "json")
-	if b.cfg.Language != "" {
-		_ = mw.WriteField("language", b.cfg.Language)
-	}
-	_ = mw.Close()
-	ctx, cancel := context.WithTimeout(b.ctx, e.timeout()+time.Duration(len(pcm)/media.PipelineRate)*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, e.url("/v1/audio/transcriptions"), &body)
-	if err != nil {
-		return "", e.fail("transcription", fmt.Errorf("%w: %v", ErrConfig, err))
-	}
-	req.Header.Set("Content-Type", mw.FormDataContentType())
-	if e.APIKey != "" {
-		req.Header.Set("Authorization", "Bearer "+e.APIKey)
-	}
-	resp, err := e.client().Do(req)
-	if err != nil {
-		if ctx.Err() == context.DeadlineExceeded {
-			err = fmt.Errorf("%w: %v", ErrTimeout, err)
-		}
-		return "", e.fail("transcription", err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode/100 != 2 {
-		return "", e.fail("transcription", statusError(resp))
-	}
-	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxTranscript+1024))
-	if err != nil {
-		return "", e.fail("transcription", err)
-	}
-	var out struct {
-		Text *string `json:"text"`
-	}
-	if err := json.Unmarshal(raw, &out); err != nil || out.Text == nil {
-		return "", e.fail("transcription", fmt.Errorf("%w: reply has no \"text\": %s", ErrMalformed, clean(string(raw))))
-	}
-	return strings.TrimSpace(*out.Text), nil
-}
-
-func (b *batchASR) Close() error {
-	b.once.Do(func() {
-		b.cancel()
-		go func() {
-			b.wg.Wait()
-			close(b.events)
-		}()
-	})
-	b.wg.Wait()
-	return nil
-}
-
-var (
-	_ ASRStream = (*realtimeASR)(nil)
-	_ ASRStream = (*batchASR)(nil)
-)
+var _ ASRStream = (*realtimeASR)(nil)

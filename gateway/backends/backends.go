@@ -11,16 +11,31 @@
 //
 // Every call has a connect/first-byte timeout and an idle timeout, ends
 // promptly when its context is cancelled, bounds what it reads, and turns
-// malformed replies into errors that wrap ErrMalformed, ErrStatus or
-// ErrTimeout inside an *Error naming the backend and the operation.
+// malformed replies into errors: an *Error naming the backend and the
+// operation, wrapping ErrTimeout, ErrMalformed, ErrStatus, ErrConnection,
+// ErrClosed or ErrConfig (see errors.go).
+//
+// Typical use:
+//
+//	llm := backends.NewLLM(backends.LLMConfig{Endpoint: backends.Endpoint{
+//		Name: "vllm-a", URL: "http://10.0.0.5:8000", Model: "llama-3.1-8b"}})
+//	st, err := llm.Stream(ctx, backends.ChatRequest{Messages: msgs})
+//	if err != nil { … }
+//	defer st.Close()
+//	for {
+//		delta, err := st.Next()
+//		if err == io.EOF { break }
+//		…
+//	}
 package backends
 
 import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"mime"
 	"net/http"
 	"strings"
@@ -28,28 +43,13 @@ import (
 	"time"
 )
 
-// Sentinel errors; every error from this package wraps one of them.
-var (
-	ErrTimeout   = errors.New("backend timed out")
-	ErrMalformed = errors.New("malformed backend reply")
-	ErrStatus    = errors.New("backend returned an error status")
-	ErrClosed    = errors.New("stream closed")
-	ErrConfig    = errors.New("backend misconfigured")
-)
+// DefaultTimeout is Endpoint.Timeout when it is zero.
+const DefaultTimeout = 5 * time.Second
 
-// Error is a failure of one backend operation.
-type Error struct {
-	Backend string // Endpoint.Name
-	Op      string // e.g. "chat", "speech", "realtime dial"
-	Err     error
-}
-
-func (e *Error) Error() string { return e.Backend + ": " + e.Op + ": " + e.Err.Error() }
-func (e *Error) Unwrap() error { return e.Err }
-
-// Endpoint is one backend's address and credentials.
+// Endpoint is one backend's address and credentials. The zero value of
+// every optional field is usable.
 type Endpoint struct {
-	// Name identifies the backend in logs and metrics.
+	// Name identifies the backend in logs, metrics and errors.
 	Name string
 	// URL is the base URL, e.g. http://127.0.0.1:9000 (the paths of the
 	// protocol are appended; ws/wss is derived for the realtime socket).
@@ -58,19 +58,34 @@ type Endpoint struct {
 	APIKey string
 	// Model is sent in every request.
 	Model string
-	// Timeout bounds connecting and waiting for the first byte, and any
-	// silence mid-stream. Default 5 s.
+	// Timeout bounds connecting and waiting for the first byte of a reply
+	// (and, for realtime ASR, for the transcript after a commit).
+	// Default DefaultTimeout (5 s).
 	Timeout time.Duration
-	// HTTPClient is used for HTTP requests. Default a client with no
-	// overall timeout (streams are bounded by Timeout instead).
+	// IdleTimeout bounds any silence after the first byte of a streamed
+	// reply. Default Timeout.
+	IdleTimeout time.Duration
+	// HTTPClient is used for HTTP requests. Default http.DefaultClient;
+	// give it no overall Timeout, since streams are bounded by Timeout and
+	// IdleTimeout instead.
 	HTTPClient *http.Client
+	// Logger receives debug lines (ignored protocol events). Default
+	// slog.Default().
+	Logger *slog.Logger
 }
 
 func (e Endpoint) timeout() time.Duration {
 	if e.Timeout <= 0 {
-		return 5 * time.Second
+		return DefaultTimeout
 	}
 	return e.Timeout
+}
+
+func (e Endpoint) idleTimeout() time.Duration {
+	if e.IdleTimeout <= 0 {
+		return e.timeout()
+	}
+	return e.IdleTimeout
 }
 
 func (e Endpoint) client() *http.Client {
@@ -78,6 +93,14 @@ func (e Endpoint) client() *http.Client {
 		return e.HTTPClient
 	}
 	return http.DefaultClient
+}
+
+func (e Endpoint) logger() *slog.Logger {
+	l := e.Logger
+	if l == nil {
+		l = slog.Default()
+	}
+	return l.With("backend", e.Name)
 }
 
 func (e Endpoint) url(path string) string {
@@ -88,31 +111,46 @@ func (e Endpoint) fail(op string, err error) error {
 	return &Error{Backend: e.Name, Op: op, Err: err}
 }
 
-// watchdog cancels a request when no progress is reported for d: the
-// first byte, and every later read, must come within d.
+func (e Endpoint) authorize(h http.Header) {
+	if e.APIKey != "" {
+		h.Set("Authorization", "Bearer "+e.APIKey)
+	}
+}
+
+// watchdog cancels a request when it makes no progress: the first byte
+// must come within first, and every later read within idle.
 type watchdog struct {
 	mu     sync.Mutex
 	t      *time.Timer
-	d      time.Duration
+	first  time.Duration
+	idle   time.Duration
+	seen   bool // the first byte arrived
 	fired  bool
-	cancel context.CancelFunc
+	firedA string
 }
 
-func newWatchdog(d time.Duration, cancel context.CancelFunc) *watchdog {
-	w := &watchdog{d: d, cancel: cancel}
-	w.t = time.AfterFunc(d, func() {
+func newWatchdog(first, idle time.Duration, cancel context.CancelFunc) *watchdog {
+	w := &watchdog{first: first, idle: idle}
+	w.t = time.AfterFunc(first, func() {
 		w.mu.Lock()
 		w.fired = true
+		if w.seen {
+			w.firedA = fmt.Sprintf("stream idle for %s", w.idle)
+		} else {
+			w.firedA = fmt.Sprintf("no reply within %s", w.first)
+		}
 		w.mu.Unlock()
 		cancel()
 	})
 	return w
 }
 
+// kick records progress: the next read has idle to arrive.
 func (w *watchdog) kick() {
 	w.mu.Lock()
 	if !w.fired {
-		w.t.Reset(w.d)
+		w.seen = true
+		w.t.Reset(w.idle)
 	}
 	w.mu.Unlock()
 }
@@ -125,15 +163,10 @@ func (w *watchdog) timedOut() bool {
 	return w.fired
 }
 
-// classify maps an I/O error to a sentinel, preferring the watchdog's word.
-func classify(w *watchdog, ctx context.Context, err error) error {
-	if w != nil && w.timedOut() {
-		return fmt.Errorf("%w: no data for %s", ErrTimeout, w.d)
-	}
-	if ctx.Err() != nil {
-		return ctx.Err()
-	}
-	return err
+func (w *watchdog) reason() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.firedA
 }
 
 // streamCall is an HTTP response being streamed under a watchdog.
@@ -142,42 +175,54 @@ type streamCall struct {
 	cancel context.CancelFunc
 	wd     *watchdog
 	resp   *http.Response
+	once   sync.Once
 }
 
-// close releases the call.
+// body is the response body; every read that returns data kicks the
+// watchdog.
+func (c *streamCall) Read(p []byte) (int, error) {
+	n, err := c.resp.Body.Read(p)
+	if n > 0 {
+		c.wd.kick()
+	}
+	return n, err
+}
+
+// close releases the call. It is idempotent.
 func (c *streamCall) close() error {
-	c.wd.stop()
-	c.cancel()
-	return c.resp.Body.Close()
+	c.once.Do(func() {
+		c.wd.stop()
+		c.cancel()
+		_ = c.resp.Body.Close()
+	})
+	return nil
 }
 
 // postJSON sends body as JSON to path and returns the streaming response
-// once its status is 2xx and its content type passes accept. The watchdog
-// bounds connecting and the first byte, and later every silence, by the
-// endpoint's timeout.
+// once its status is 2xx and its media type passes accept. The watchdog
+// bounds connecting and the first byte by the endpoint's Timeout, and every
+// later silence by its IdleTimeout.
 func (e Endpoint) postJSON(ctx context.Context, op, path string, body any, acceptHeader string, accept func(mediaType string) error) (*streamCall, error) {
 	b, err := json.Marshal(body)
 	if err != nil {
-		return nil, e.fail(op, fmt.Errorf("%w: %v", ErrConfig, err))
+		return nil, e.fail(op, fmt.Errorf("%w: %w", ErrConfig, err))
 	}
 	ctx, cancel := context.WithCancel(ctx)
-	wd := newWatchdog(e.timeout(), cancel)
+	wd := newWatchdog(e.timeout(), e.idleTimeout(), cancel)
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, e.url(path), bytes.NewReader(b))
 	if err != nil {
 		wd.stop()
 		cancel()
-		return nil, e.fail(op, fmt.Errorf("%w: %v", ErrConfig, err))
+		return nil, e.fail(op, fmt.Errorf("%w: %w", ErrConfig, err))
 	}
 	req.Header.Set("Content-Type", "application/json")
 	if acceptHeader != "" {
 		req.Header.Set("Accept", acceptHeader)
 	}
-	if e.APIKey != "" {
-		req.Header.Set("Authorization", "Bearer "+e.APIKey)
-	}
+	e.authorize(req.Header)
 	resp, err := e.client().Do(req)
 	if err != nil {
-		err = classify(wd, ctx, err)
+		err = ioError(wd, ctx, err)
 		wd.stop()
 		cancel()
 		return nil, e.fail(op, err)
@@ -201,4 +246,56 @@ func (e Endpoint) postJSON(ctx context.Context, op, path string, body any, accep
 func statusError(resp *http.Response) error {
 	msg := readErrorBody(resp.Body)
 	return fmt.Errorf("%w: %s: %s", ErrStatus, resp.Status, msg)
+}
+
+// readErrorBody returns a short, printable description of an error body.
+func readErrorBody(r io.Reader) string {
+	b, _ := io.ReadAll(io.LimitReader(r, 4096))
+	if msg := errorMessage(b); msg != "" {
+		return msg
+	}
+	s := clean(string(b))
+	if s == "" {
+		return "(empty body)"
+	}
+	return s
+}
+
+// errorMessage returns the message of an OpenAI-style error body
+// ({"error": {"message": …}} or {"error": "…"}), or "".
+func errorMessage(b []byte) string {
+	var e struct {
+		Error json.RawMessage `json:"error"`
+	}
+	if json.Unmarshal(b, &e) != nil || len(e.Error) == 0 {
+		return ""
+	}
+	var obj struct {
+		Message string `json:"message"`
+		Code    any    `json:"code"`
+	}
+	if json.Unmarshal(e.Error, &obj) == nil && obj.Message != "" {
+		if obj.Code != nil {
+			return clean(fmt.Sprintf("%v: %s", obj.Code, obj.Message))
+		}
+		return clean(obj.Message)
+	}
+	var s string
+	if json.Unmarshal(e.Error, &s) == nil && s != "" {
+		return clean(s)
+	}
+	return ""
+}
+
+// clean makes text safe and short for a log line or an error.
+func clean(s string) string {
+	if len(s) > 1024 {
+		s = s[:1024]
+	}
+	s = strings.ToValidUTF8(s, "?")
+	s = strings.Join(strings.Fields(s), " ")
+	if len(s) > 200 {
+		s = strings.ToValidUTF8(s[:200], "") + "…"
+	}
+	return s
 }

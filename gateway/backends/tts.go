@@ -21,13 +21,17 @@ type TTSConfig struct {
 
 // SpeechStream is synthesised speech, read as it arrives.
 type SpeechStream interface {
-	// Read fills dst with PCM16 samples at SampleRate; io.EOF at the end.
+	// Read fills dst with PCM16 samples at SampleRate and returns how many
+	// it wrote, as soon as any have arrived; io.EOF at the end. After an
+	// error every call returns the same error.
 	Read(dst []int16) (int, error)
 	SampleRate() int
+	// Close releases the stream; it is idempotent.
 	Close() error
 }
 
-// TTS is a client for /v1/audio/speech with response_format "pcm".
+// TTS is a client for POST /v1/audio/speech with response_format "pcm". It
+// is safe for concurrent use.
 type TTS struct {
 	cfg TTSConfig
 }
@@ -37,7 +41,7 @@ func NewTTS(cfg TTSConfig) *TTS {
 	if cfg.Voice == "" {
 		cfg.Voice = "alloy"
 	}
-	if cfg.SampleRate == 0 {
+	if cfg.SampleRate <= 0 {
 		cfg.SampleRate = 24000
 	}
 	return &TTS{cfg: cfg}
@@ -46,36 +50,47 @@ func NewTTS(cfg TTSConfig) *TTS {
 // Name is the backend's name.
 func (t *TTS) Name() string { return t.cfg.Name }
 
+// SampleRate is the rate of the PCM the backend returns.
+func (t *TTS) SampleRate() int { return t.cfg.SampleRate }
+
 // maxSpeechBytes bounds one reply: 10 minutes at 48 kHz.
 const maxSpeechBytes = 48000 * 2 * 600
 
-// Speak starts synthesising text.
+type speechBody struct {
+	Model          string `json:"model,omitempty"`
+	Input          string `json:"input"`
+	Voice          string `json:"voice"`
+	ResponseFormat string `json:"response_format"`
+}
+
+// Speak starts synthesising text. It returns once the backend has
+// accepted the request (status and content type checked); the audio is
+// then read from the stream as it arrives. Cancelling ctx ends the stream.
 func (t *TTS) Speak(ctx context.Context, text string) (SpeechStream, error) {
 	e := t.cfg.Endpoint
-	c, err := e.postJSON(ctx, "speech", "/v1/audio/speech", map[string]any{
-		"model":           e.Model,
-		"input":           text,
-		"voice":           t.cfg.Voice,
-		"response_format": "pcm",
-	}, "", func(mt string) error {
-		if mt != "application/octet-stream" && !strings.HasPrefix(mt, "audio/") && mt != "" {
-			return fmt.Errorf("%w: content type %q, want raw PCM audio", ErrMalformed, mt)
-		}
-		return nil
-	})
+	body := speechBody{Model: e.Model, Input: text, Voice: t.cfg.Voice, ResponseFormat: "pcm"}
+	c, err := e.postJSON(ctx, "speech", "/v1/audio/speech", body, "", acceptPCM)
 	if err != nil {
 		return nil, err
 	}
-	return &pcmStream{e: e, call: c, body: c.resp.Body, rate: t.cfg.SampleRate, raw: make([]byte, 8192)}, nil
+	return &pcmStream{e: e, call: c, rate: t.cfg.SampleRate, raw: make([]byte, 8192)}, nil
+}
+
+// acceptPCM accepts the media types engines send raw PCM with.
+func acceptPCM(mt string) error {
+	switch {
+	case mt == "", mt == "application/octet-stream", strings.HasPrefix(mt, "audio/"):
+		return nil
+	}
+	return fmt.Errorf("%w: content type %q, want raw PCM audio", ErrMalformed, mt)
 }
 
 type pcmStream struct {
 	e     Endpoint
 	call  *streamCall
-	body  io.ReadCloser
 	rate  int
 	raw   []byte
-	odd   []byte // a byte left over from the last read
+	odd   bool // raw[0] holds a byte left over from the last read
 	total int
 	err   error
 }
@@ -90,16 +105,18 @@ func (s *pcmStream) Read(dst []int16) (int, error) {
 	if len(dst) == 0 {
 		return 0, nil
 	}
-	want := min(2*len(dst), len(s.raw))
-	buf := s.raw[:want]
-	k := copy(buf, s.odd)
-	s.odd = s.odd[:0]
-	n, err := s.body.Read(buf[k:])
-	if n > 0 {
-		s.call.wd.kick()
+	k := 0
+	if s.odd {
+		k = 1
+	}
+	buf := s.raw[:min(2*len(dst), len(s.raw))]
+	var n int
+	var err error
+	for n == 0 && err == nil {
+		n, err = s.call.Read(buf[k:])
 	}
 	n += k
-	s.total += n
+	s.total += n - k
 	if s.total > maxSpeechBytes {
 		s.err = s.e.fail("speech stream", fmt.Errorf("%w: reply longer than %d bytes", ErrMalformed, maxSpeechBytes))
 		return 0, s.err
@@ -108,18 +125,18 @@ func (s *pcmStream) Read(dst []int16) (int, error) {
 	for i := range samples {
 		dst[i] = int16(binary.LittleEndian.Uint16(buf[2*i:]))
 	}
-	if n%2 == 1 {
-		s.odd = append(s.odd, buf[n-1])
+	s.odd = n%2 == 1
+	if s.odd {
+		s.raw[0] = buf[n-1]
 	}
 	if err != nil {
-		if errors.Is(err, io.EOF) {
-			if len(s.odd) > 0 {
-				s.err = s.e.fail("speech stream", fmt.Errorf("%w: odd number of PCM bytes", ErrMalformed))
-				return samples, nil
-			}
+		switch {
+		case errors.Is(err, io.EOF) && s.odd:
+			s.err = s.e.fail("speech stream", fmt.Errorf("%w: odd number of PCM bytes (%d)", ErrMalformed, s.total))
+		case errors.Is(err, io.EOF):
 			s.err = io.EOF
-		} else {
-			s.err = s.e.fail("speech stream", classify(s.call.wd, s.call.ctx, err))
+		default:
+			s.err = s.e.fail("speech stream", ioError(s.call.wd, s.call.ctx, err))
 		}
 		if samples > 0 {
 			return samples, nil
@@ -129,4 +146,7 @@ func (s *pcmStream) Read(dst []int16) (int, error) {
 	return samples, nil
 }
 
+// Close implements SpeechStream.
 func (s *pcmStream) Close() error { return s.call.close() }
+
+var _ SpeechStream = (*pcmStream)(nil)
