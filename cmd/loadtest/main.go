@@ -1,12 +1,18 @@
-// Command loadtest drives voicegw with real calls and serves simulated
-// backends.
+// Command loadtest drives voicegw under load. Its backends command serves
+// SIMULATED ASR, LLM and TTS backends that speak the open protocols the
+// gateway uses, with configurable latency:
 //
-//	loadtest backends --listen ADDR [--asr-script FILE] [--llm-script FILE]
-//	                  [--asr-delay D] [--llm-ttft D] [--tts-ttfb D]
+//	loadtest backends [--listen ADDR] [--asr-script FILE] [--llm-script FILE]
+//	                  [--asr-delay D] [--llm-ttft D] [--llm-token-interval D]
+//	                  [--tts-ttfb D] [--tts-realtime] [--log-level L]
+//
+// It prints the base URL on stdout and serves until SIGINT or SIGTERM,
+// then shuts down gracefully.
 package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -19,18 +25,22 @@ import (
 )
 
 func main() {
-	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
 }
 
-func run(args []string, stdout, stderr io.Writer) int {
+// run dispatches a command; it returns the exit code (2 for usage errors).
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
 		usage(stderr)
 		return 2
 	}
 	switch args[0] {
 	case "backends":
-		return runBackends(args[1:], stdout, stderr)
-	case "help", "-h", "--help":
+		return runBackends(ctx, args[1:], stdout, stderr)
+	case "help", "-h", "-help", "--help":
 		usage(stdout)
 		return 0
 	}
@@ -44,23 +54,41 @@ func usage(w io.Writer) {
 
 commands:
   backends   serve SIMULATED ASR, LLM and TTS backends speaking the open protocols
+             (loadtest backends -h for its flags)
 `)
 }
 
-func runBackends(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("backends", flag.ContinueOnError)
+func runBackends(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("loadtest backends", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	listen := fs.String("listen", "127.0.0.1:9000", "listen address")
+	listen := fs.String("listen", "127.0.0.1:9000", "listen address (host:port; port 0 picks one)")
 	asrScript := fs.String("asr-script", "", "file of transcripts, one per line, returned for successive utterances")
-	llmScript := fs.String("llm-script", "", `file of JSON lines {"match": "…", "reply": "…"} ("*" matches anything)`)
-	cfg := sim.Config{}
+	llmScript := fs.String("llm-script", "", `file of rules {match, reply}: YAML list (.yaml/.yml) or JSON lines ("*" matches anything)`)
+	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	var cfg sim.Config
 	fs.DurationVar(&cfg.ASRDelay, "asr-delay", 0, "commit → completed transcript (default 150ms)")
 	fs.DurationVar(&cfg.LLMTTFT, "llm-ttft", 0, "request → first token (default 300ms)")
 	fs.DurationVar(&cfg.LLMTokenInterval, "llm-token-interval", 0, "between tokens (default 15ms)")
 	fs.DurationVar(&cfg.TTSTTFB, "tts-ttfb", 0, "request → first audio (default 150ms)")
-	fs.BoolVar(&cfg.TTSRealtime, "tts-realtime", false, "pace TTS audio at real time")
+	fs.BoolVar(&cfg.TTSRealtime, "tts-realtime", false, "pace TTS audio at real time instead of as fast as it is made")
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
 		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "loadtest backends: unexpected argument %q\n", fs.Arg(0))
+		return 2
+	}
+	for _, d := range []struct {
+		name string
+		v    int64
+	}{{"asr-delay", int64(cfg.ASRDelay)}, {"llm-ttft", int64(cfg.LLMTTFT)}, {"llm-token-interval", int64(cfg.LLMTokenInterval)}, {"tts-ttfb", int64(cfg.TTSTTFB)}} {
+		if d.v < 0 {
+			fmt.Fprintf(stderr, "loadtest backends: --%s must not be negative\n", d.name)
+			return 2
+		}
 	}
 	var err error
 	if *asrScript != "" {
@@ -75,15 +103,15 @@ func runBackends(args []string, stdout, stderr io.Writer) int {
 			return 1
 		}
 	}
-	cfg.Logger = telemetry.NewLogger(stderr, "text", "info")
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	_, url, err := sim.Listen(ctx, *listen, cfg)
+	cfg.Logger = telemetry.NewLogger(stderr, "text", *logLevel)
+	srv, url, err := sim.Listen(ctx, *listen, cfg)
 	if err != nil {
 		fmt.Fprintf(stderr, "loadtest backends: %v\n", err)
 		return 1
 	}
-	fmt.Fprintf(stdout, "SIMULATED backends at %s\n", url)
+	fmt.Fprintln(stdout, url)
 	<-ctx.Done()
+	cfg.Logger.Info("shutting down the simulated backends")
+	<-srv.Done()
 	return 0
 }
