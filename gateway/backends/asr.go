@@ -78,7 +78,11 @@ const (
 func DialASR(ctx context.Context, cfg ASRConfig) (ASRStream, error) {
 	switch strings.ToLower(cfg.Mode) {
 	case "", "realtime":
-		return dialRealtime(ctx, cfg)
+		a, err := dialRealtime(ctx, cfg)
+		if err != nil {
+			return nil, err // not a typed nil
+		}
+		return a, nil
 	case "batch":
 		return newBatchASR(cfg), nil
 	}

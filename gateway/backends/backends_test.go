@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"runtime"
@@ -21,12 +22,15 @@ func startSim(t *testing.T, cfg sim.Config) string {
 	t.Cleanup(cancel)
 	cfg.ASRDelay, cfg.LLMTTFT, cfg.TTSTTFB = 10*time.Millisecond, 10*time.Millisecond, 10*time.Millisecond
 	cfg.LLMTokenInterval = time.Millisecond
+	cfg.Logger = quietLogger()
 	_, url, err := sim.Listen(ctx, "127.0.0.1:0", cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return url
 }
+
+func quietLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
 
 func ep(url string) backends.Endpoint {
 	return backends.Endpoint{Name: "test", URL: url, Model: "m", Timeout: 500 * time.Millisecond}
