@@ -133,6 +133,7 @@ type sseReader struct {
 	has   bool   // data holds at least one data line
 	total int    // content bytes returned so far
 	err   error  // sticky
+	chunk chunk  // reused between events
 }
 
 func newSSEReader(r io.Reader) *sseReader {
@@ -196,7 +197,7 @@ func (s *sseReader) next() (string, error) {
 // dispatch handles one event's data, clearing it.
 func (s *sseReader) dispatch(data []byte) (string, error) {
 	s.data, s.has = s.data[:0], false
-	delta, done, err := parseChunk(data)
+	delta, done, err := parseChunk(&s.chunk, data)
 	if err != nil {
 		s.err = err
 		return "", err
@@ -248,26 +249,30 @@ func trimEOL(b []byte) []byte {
 
 // chunk is the part of a chat.completion.chunk that matters here.
 type chunk struct {
-	Choices []struct {
-		Index int `json:"index"`
-		Delta struct {
-			Content *string `json:"content"`
-		} `json:"delta"`
-	} `json:"choices"`
-	Error json.RawMessage `json:"error"`
+	Choices []choice        `json:"choices"`
+	Error   json.RawMessage `json:"error"`
+}
+
+type choice struct {
+	Index int `json:"index"`
+	Delta struct {
+		Content string `json:"content"`
+	} `json:"delta"`
 }
 
 var doneMarker = []byte("[DONE]")
 
-// parseChunk interprets one event's data: the content delta of choice 0,
+// parseChunk interprets one event's data, decoding into c: the content delta of choice 0,
 // done at "[DONE]", an ErrStatus error for an error object, or an
 // ErrMalformed error for anything that is not a chunk.
-func parseChunk(data []byte) (delta string, done bool, err error) {
+func parseChunk(c *chunk, data []byte) (delta string, done bool, err error) {
 	if bytes.Equal(bytes.TrimSpace(data), doneMarker) {
 		return "", true, nil
 	}
-	var c chunk
-	if err := json.Unmarshal(data, &c); err != nil {
+	// Decoding reuses the elements in place: zero them first.
+	clear(c.Choices[:cap(c.Choices)])
+	c.Choices, c.Error = c.Choices[:0], c.Error[:0]
+	if err := json.Unmarshal(data, c); err != nil {
 		return "", false, fmt.Errorf("%w: event data is not a JSON chunk: %s", ErrMalformed, clean(err.Error()))
 	}
 	if len(c.Error) > 0 && !bytes.Equal(c.Error, []byte("null")) {
@@ -277,9 +282,9 @@ func parseChunk(data []byte) (delta string, done bool, err error) {
 		}
 		return "", false, fmt.Errorf("%w: model error: %s", ErrStatus, msg)
 	}
-	for _, ch := range c.Choices {
-		if ch.Index == 0 && ch.Delta.Content != nil {
-			return *ch.Delta.Content, false, nil
+	for i := range c.Choices {
+		if ch := &c.Choices[i]; ch.Index == 0 {
+			return ch.Delta.Content, false, nil
 		}
 	}
 	return "", false, nil

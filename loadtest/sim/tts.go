@@ -108,8 +108,18 @@ type Voice struct {
 	phase   float64
 	glottis float64 // previous glottal flow sample
 	res     [3]resonator
+	radius  [3]float64 // pole radius per formant, from its bandwidth
+	coef    [3]float64 // 2·r·cos(2πf/rate) per formant, at the current glide
+	f0      float64
 	noise   uint32
 	last    float64 // previous noise sample, for the high-pass
+
+	// The current syllable.
+	sylN      int
+	paused    bool
+	stress    float64
+	onset     float64 // fraction of the syllable before the vowel
+	cur, prev [3]float64
 }
 
 // resonator is a two-pole filter at one formant.
@@ -131,13 +141,18 @@ func NewVoice(text string, rate int) *Voice {
 	n := max(len(runes), 6)
 	h := fnv.New32a()
 	_, _ = h.Write([]byte(text))
-	return &Voice{
+	v := &Voice{
 		rate:  rate,
 		text:  runes,
 		total: int(float64(n) * 0.065 * float64(rate)),
 		syl:   max(int(0.18*float64(rate)), 1),
 		noise: h.Sum32() | 1,
 	}
+	for k := range v.radius {
+		bw := 80.0 + 40*float64(k) // formant bandwidth, Hz
+		v.radius[k] = math.Exp(-math.Pi * bw / float64(rate))
+	}
+	return v
 }
 
 // Len is the total number of samples.
@@ -191,32 +206,54 @@ func (v *Voice) rand() float64 {
 	return float64(v.noise)/float64(math.MaxUint32)*2 - 1
 }
 
+// coefStep is how often (in samples) the formant filters follow the glide.
+const coefStep = 32
+
+// syllable computes what is fixed for syllable s.
+func (v *Voice) syllable(s int) {
+	v.sylN = s
+	v.paused = v.pause(s)
+	h := sylHash(s)
+	v.stress = float64(h >> 8 % 16)
+	v.onset = 0
+	if h%3 == 0 {
+		v.onset = 0.25 // a fricative opens the syllable
+	}
+	v.cur, v.prev = vowels[h%uint32(len(vowels))], vowels[sylHash(s-1)%uint32(len(vowels))]
+}
+
 func (v *Voice) sample() int16 {
 	i, rate := v.i, float64(v.rate)
 	v.i++
 	s := i / v.syl
+	if s != v.sylN || i == 0 {
+		v.syllable(s)
+	}
 	pos := float64(i%v.syl) / float64(v.syl)
-	if v.pause(s) {
+	if v.paused {
 		v.res = [3]resonator{}
 		return int16(v.rand() * 20) // room noise
 	}
-	h := sylHash(s)
-	fricative := h%3 == 0
-	onset := 0.0
-	if fricative {
-		onset = 0.25
-	}
 	// Voiced part: a raised-sine envelope after the onset.
 	var env float64
-	if pos >= onset {
-		env = math.Sin(math.Pi * (pos - onset) / (1 - onset))
+	if pos >= v.onset {
+		env = math.Sin(math.Pi * (pos - v.onset) / (1 - v.onset))
 		env *= env
 	}
-	// Pitch: declination over the utterance, a slow wander, a little
-	// stress per syllable.
-	t := float64(i) / rate
-	f0 := 135 - 25*float64(i)/float64(max(v.total, 1)) + 8*math.Sin(2*math.Pi*0.9*t) + float64(h>>8%16)
-	v.phase += f0 / rate
+	if i%coefStep == 0 || i%v.syl == 0 {
+		// Pitch: declination over the utterance, a slow wander, a little
+		// stress per syllable.
+		t := float64(i) / rate
+		v.f0 = 135 - 25*float64(i)/float64(max(v.total, 1)) + 8*math.Sin(2*math.Pi*0.9*t) + v.stress
+		// Formants glide from the last syllable's vowel over the first
+		// third of this one.
+		g := min(pos/0.33, 1)
+		for k := range v.res {
+			f := v.prev[k] + (v.cur[k]-v.prev[k])*g
+			v.coef[k] = 2 * v.radius[k] * math.Cos(2*math.Pi*f/rate)
+		}
+	}
+	v.phase += v.f0 / rate
 	if v.phase >= 1 {
 		v.phase--
 	}
@@ -230,26 +267,20 @@ func (v *Voice) sample() int16 {
 	}
 	src := gl - v.glottis + 0.01*v.rand() // with a little breath
 	v.glottis = gl
-	// Formants glide from the last syllable's vowel over the first third.
-	cur, prev := vowels[h%uint32(len(vowels))], vowels[sylHash(s-1)%uint32(len(vowels))]
-	g := min(pos/0.33, 1)
 	y := src * env
 	for k := range v.res {
-		f := prev[k] + (cur[k]-prev[k])*g
-		bw := 80.0 + 40*float64(k)
-		rr := math.Exp(-math.Pi * bw / rate)
-		c := 2 * rr * math.Cos(2*math.Pi*f/rate)
+		c, r2 := v.coef[k], v.radius[k]*v.radius[k]
 		st := &v.res[k]
 		// Unity gain at 0 Hz, as in a Klatt cascade.
-		out := (1-c+rr*rr)*y + c*st.y1 - rr*rr*st.y2
+		out := (1-c+r2)*y + c*st.y1 - r2*st.y2
 		st.y2, st.y1 = st.y1, out
 		y = out
 	}
 	voiced := y * voicedGain
 	// Fricative onset: high-passed noise.
 	var fric float64
-	if fricative && pos < onset+0.05 {
-		e := math.Sin(math.Pi * min(pos/(onset+0.05), 1))
+	if v.onset > 0 && pos < v.onset+0.05 {
+		e := math.Sin(math.Pi * min(pos/(v.onset+0.05), 1))
 		n := v.rand()
 		fric = (n - v.last) * e * fricGain
 		v.last = n
