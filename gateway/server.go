@@ -163,8 +163,10 @@ func (s *Server) ServeTLS(l net.Listener, certFile, keyFile string) error {
 // within ctx or Config.DrainTimeout, then stops the HTTP server and the
 // media socket.
 func (s *Server) Shutdown(ctx context.Context) error {
-	s.draining.Store(true)
+	// Draining is set under the lock that guards admitting a call, so no
+	// call is added to s.calls once Wait may have started.
 	s.mu.Lock()
+	s.draining.Store(true)
 	for _, ss := range s.sessions {
 		ss.hangup(reasonShutdown)
 	}
@@ -483,13 +485,19 @@ func (c *callConn) startCall(offer string) {
 		return
 	}
 	s.mu.Lock()
+	if s.draining.Load() {
+		// Shutdown began while this call was being set up.
+		s.mu.Unlock()
+		release()
+		sess.cancel()
+		sess.det.Close()
+		_ = leg.Close()
+		c.sendError(codeUnavailable, errDraining.Error())
+		return
+	}
 	s.sessions[id] = sess
 	s.calls.Add(1)
 	s.mu.Unlock()
-	if s.draining.Load() {
-		// Shutdown began while this call was being set up.
-		sess.hangup(reasonShutdown)
-	}
 	c.sess = sess
 	c.sessDone = make(chan string, 1)
 	done := c.sessDone
