@@ -3,7 +3,8 @@ package classifier
 import (
 	"bufio"
 	"encoding/json"
-	"fmt"
+	"errors"
+	"io/fs"
 	"os"
 	"sort"
 	"testing"
@@ -11,6 +12,25 @@ import (
 
 type labeled struct {
 	ID, Label, Cat, Style, Text string
+}
+
+// devSetPath prefers the copy in testdata; it falls back to the shared
+// development set next to the checkout (../shared/classifier/dev.jsonl
+// from the repository root). Under CI=true a missing set fails the test.
+func devSetPath(t testing.TB) string {
+	t.Helper()
+	for _, p := range []string{"testdata/dev.jsonl", "../../shared/classifier/dev.jsonl"} {
+		if _, err := os.Stat(p); err == nil {
+			return p
+		} else if !errors.Is(err, fs.ErrNotExist) {
+			t.Fatal(err)
+		}
+	}
+	if os.Getenv("CI") == "true" {
+		t.Fatal("development set not found: testdata/dev.jsonl or ../shared/classifier/dev.jsonl")
+	}
+	t.Skip("development set not found")
+	return ""
 }
 
 func loadSet(t testing.TB, path string) []labeled {
@@ -23,12 +43,15 @@ func loadSet(t testing.TB, path string) []labeled {
 	var out []labeled
 	sc := bufio.NewScanner(f)
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
+	for n := 1; sc.Scan(); n++ {
 		var r labeled
 		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
-			t.Fatalf("%s: %v", path, err)
+			t.Fatalf("%s:%d: %v", path, n, err)
 		}
 		out = append(out, r)
+	}
+	if err := sc.Err(); err != nil {
+		t.Fatal(err)
 	}
 	return out
 }
@@ -38,19 +61,17 @@ type tally struct{ tp, fn, fp, tn int }
 func (c tally) recall() float64 { return float64(c.tp) / float64(max(1, c.tp+c.fn)) }
 func (c tally) fpr() float64    { return float64(c.fp) / float64(max(1, c.fp+c.tn)) }
 
-// TestDevSetMetrics is the acceptance bar: on the labeled development set,
-// for an unknown party, recall on controlled texts ≥ 0.95 and false
-// positives on benign texts ≤ 0.05, overall and for each style. For a
-// verified U.S. person every text is allowed.
-func TestDevSetMetrics(t *testing.T) {
-	e, err := Default()
-	if err != nil {
-		t.Fatal(err)
-	}
-	rows := loadSet(t, "testdata/dev.jsonl")
+// evaluate classifies a labeled set for an unknown party, logs a table
+// per style and per category, and checks the acceptance bar: recall on
+// controlled texts ≥ 0.95 and false positives on benign texts ≤ 0.05,
+// overall and for each style. For a verified U.S. person every text is
+// allowed.
+func evaluate(t *testing.T, path string) {
+	e := engine(t)
+	rows := loadSet(t, path)
 	by := map[string]*tally{"all": {}}
 	for _, r := range rows {
-		d := e.Classify(r.Text, PartyUnknown, Outbound)
+		d := e.Classify(r.Text, PartyUnknown, Inbound)
 		flagged := d.Action != Allow
 		for _, k := range []string{"all", "style:" + r.Style, "cat:" + r.Cat} {
 			if by[k] == nil {
@@ -68,10 +89,10 @@ func TestDevSetMetrics(t *testing.T) {
 				c.tn++
 			}
 		}
-		if (r.Label == "controlled") != flagged && testing.Verbose() {
-			t.Logf("miss %s %s %s R=%.1f A=%.1f L=%.0f Q=%.1f D=%.0f %s | %.90s", r.ID, r.Label, r.Style, d.Score, d.A, d.L, d.Q, d.D, d.Action, r.Text)
+		if (r.Label == "controlled") != flagged {
+			t.Logf("miss %s %s %s %s R=%.1f A=%.1f L=%.0f Q=%.1f D=%.0f | %.100s", r.ID, r.Label, r.Style, d.Action, d.Score, d.A, d.L, d.Q, d.D, r.Text)
 		}
-		if u := e.Classify(r.Text, PartyUSPerson, Outbound); u.Action != Allow {
+		if u := e.Classify(r.Text, PartyUSPerson, Inbound); u.Action != Allow {
 			t.Errorf("%s: us-person got %s", r.ID, u.Action)
 		}
 	}
@@ -80,6 +101,7 @@ func TestDevSetMetrics(t *testing.T) {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
+	t.Logf("%s (%d texts, party unknown)", path, len(rows))
 	t.Logf("%-22s %8s %8s %5s %5s %5s %5s", "slice", "recall", "FPR", "TP", "FN", "FP", "TN")
 	for _, k := range keys {
 		c := by[k]
@@ -87,6 +109,10 @@ func TestDevSetMetrics(t *testing.T) {
 	}
 	for _, k := range []string{"all", "style:asr", "style:llm", "style:doc"} {
 		c := by[k]
+		if c == nil {
+			t.Errorf("%s: no texts", k)
+			continue
+		}
 		if c.recall() < 0.95 {
 			t.Errorf("%s: recall %.3f < 0.95", k, c.recall())
 		}
@@ -94,32 +120,13 @@ func TestDevSetMetrics(t *testing.T) {
 			t.Errorf("%s: false-positive rate %.3f > 0.05", k, c.fpr())
 		}
 	}
-	_ = fmt.Sprint()
 }
 
-// TestExtraSetMetrics: texts written for this project, outside the
-// development set, covering categories and phrasings it lacks.
-func TestExtraSetMetrics(t *testing.T) {
-	e, err := Default()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var c tally
-	for _, r := range loadSet(t, "testdata/extra.jsonl") {
-		d := e.Classify(r.Text, PartyUnknown, Outbound)
-		flagged := d.Action != Allow
-		switch {
-		case r.Label == "controlled" && flagged:
-			c.tp++
-		case r.Label == "controlled":
-			c.fn++
-			t.Errorf("%s missed (R=%.1f): %s", r.ID, d.Score, r.Text)
-		case flagged:
-			c.fp++
-			t.Errorf("%s flagged (%s, R=%.1f): %s", r.ID, d.Action, d.Score, r.Text)
-		default:
-			c.tn++
-		}
-	}
-	t.Logf("extra set: recall %.3f, false-positive rate %.3f (%d/%d/%d/%d)", c.recall(), c.fpr(), c.tp, c.fn, c.fp, c.tn)
-}
+// TestDevSetMetrics is the acceptance bar on the labeled development set.
+func TestDevSetMetrics(t *testing.T) { evaluate(t, devSetPath(t)) }
+
+// TestExtraSetMetrics holds the classifier to the same bar on texts written
+// for this project outside the development set: every USML category and
+// the listed ECCNs, hard negatives, spelled numbers and evasions
+// (leetspeak, zero-width characters, spaced letters).
+func TestExtraSetMetrics(t *testing.T) { evaluate(t, "testdata/extra.jsonl") }

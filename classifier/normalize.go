@@ -12,41 +12,131 @@ import (
 // token is one word or number of the normalised text, with its byte span
 // in the original text.
 type token struct {
-	text       string  // normalised: NFKC, lower case, leetspeak undone
+	text       string  // normalised: NFKC, folded, skeleton, leetspeak undone
 	start, end int     // byte offsets into the original text
 	num        float64 // value when isNum
 	isNum      bool
+	rng        bool // a range written "8-12": num is the upper bound
+	sentence   int  // index of the sentence the token belongs to
 }
 
-// invisible reports zero-width and bidirectional control characters, which
-// are removed before matching.
+//go:generate go run ./internal/confusablesgen -out confusables_table.go
+
+// invisible reports zero-width and bidirectional control characters and
+// the soft hyphen, which are removed before matching.
 func invisible(r rune) bool {
 	switch {
-	case r >= 0x200B && r <= 0x200F, r >= 0x202A && r <= 0x202E, r >= 0x2060 && r <= 0x2069, r == 0xFEFF, r == 0x00AD:
+	case r >= 0x200B && r <= 0x200F, r >= 0x202A && r <= 0x202E, r >= 0x2060 && r <= 0x2069,
+		r == 0xFEFF, r == 0x00AD, r == 0x180E, r == 0x034F:
 		return true
 	}
 	return false
 }
 
-//go:generate go run ./internal/confusablesgen -out confusables_table.go
+// leet maps leetspeak digits and symbols back to letters; it is applied to
+// alphabetic-dominant tokens only, so part numbers keep their digits.
+func leet(r rune) (rune, bool) {
+	switch r {
+	case '0':
+		return 'o', true
+	case '1':
+		return 'i', true
+	case '3':
+		return 'e', true
+	case '4':
+		return 'a', true
+	case '5':
+		return 's', true
+	case '7':
+		return 't', true
+	case '@':
+		return 'a', true
+	case '$':
+		return 's', true
+	}
+	return r, false
+}
 
-var leet = map[rune]rune{'0': 'o', '1': 'i', '3': 'e', '4': 'a', '5': 's', '7': 't', '@': 'a', '$': 's'}
+// superscript returns the ASCII form of a superscript digit or sign.
+func superscript(r rune) (byte, bool) {
+	switch r {
+	case '⁰':
+		return '0', true
+	case '¹':
+		return '1', true
+	case '²':
+		return '2', true
+	case '³':
+		return '3', true
+	case '⁻':
+		return '-', true
+	case '⁺':
+		return '+', true
+	}
+	if r >= '⁴' && r <= '⁹' {
+		return byte('4' + r - '⁴'), true
+	}
+	return 0, false
+}
 
-// tokenize splits text into tokens. Words keep internal hyphens, slashes,
-// dots and apostrophes when letters or digits follow ("in-lb", "n·m",
-// "cui//sp-expt", "0.31"); everything is NFKC-normalised, case-folded and
-// stripped of invisible characters, with offsets kept into the original.
+func isWordRune(r rune) bool {
+	if unicode.IsLetter(r) || unicode.IsNumber(r) {
+		return true
+	}
+	if _, ok := superscript(r); ok {
+		return true
+	}
+	switch r {
+	case '°', '%', '@', '$', '±', '√', '℃', '℉', 'Ω', 'µ':
+		return true
+	}
+	return false
+}
+
+// joiner reports punctuation kept inside a word when a word rune follows
+// ("in-lb", "n·m", "cui//sp-expt", "0.31", "1,050", "°/√h", "2^16").
+func joiner(r rune) bool {
+	return strings.ContainsRune(".,-/'’·:^×‑", r)
+}
+
+// sentenceEnd reports punctuation that ends a sentence or clause for
+// windowing.
+func sentenceEnd(r rune) bool {
+	return r == '.' || r == '!' || r == '?' || r == ';' || r == '\n' || r == '。'
+}
+
+// tokenize splits text into normalised tokens: NFKC, case folding,
+// invisible characters dropped, confusable letters mapped to their Latin
+// skeleton, leetspeak undone, spaced-out letters joined, spelled numbers
+// and scientific notation turned into values. Every token keeps its byte
+// span in the original text.
 func tokenize(text string) []token {
-	var toks []token
+	toks := make([]token, 0, len(text)/5+1)
+	sentence := 0
+	var sb strings.Builder
 	i := 0
+	prev := ' ' // the rune before i, ignoring invisibles
 	for i < len(text) {
 		r, w := utf8.DecodeRuneInString(text[i:])
-		if invisible(r) || !isWordRune(r) {
+		if invisible(r) {
+			i += w
+			continue
+		}
+		signed := (r == '-' || r == '−' || r == '+') && startsDigit(text[i+w:]) && !isWordRune(prev) && prev != '.' && prev != ','
+		if !signed && !isWordRune(r) {
+			if sentenceEnd(r) && !(r == '.' && startsDigit(text[i+w:])) {
+				sentence++
+			}
+			prev = r
 			i += w
 			continue
 		}
 		start := i
-		var sb strings.Builder
+		sb.Reset()
+		if signed {
+			sb.WriteRune(r)
+			i += w
+		}
 		for i < len(text) {
 			r, w := utf8.DecodeRuneInString(text[i:])
 			if invisible(r) {
@@ -58,76 +148,78 @@ func tokenize(text string) []token {
 				i += w
 				continue
 			}
-			// Joiners inside a word: keep when a word rune follows.
-			if strings.ContainsRune(".,-/'’·:^×", r) && sb.Len() > 0 {
-				j := i + w
-				for j < len(text) {
-					r2, w2 := utf8.DecodeRuneInString(text[j:])
-					if !invisible(r2) {
-						break
-					}
-					j += w2
-				}
-				if j < len(text) {
-					r2, _ := utf8.DecodeRuneInString(text[j:])
-					if isWordRune(r2) && !(r == ',' && !unicode.IsDigit(r2)) && !(r == '.' && !unicode.IsDigit(r2) && !unicode.IsLetter(r2)) {
-						// A comma or colon joins digits only.
-						last, _ := utf8.DecodeLastRuneInString(sb.String())
-						if (r == ',' || r == ':' || r == '×' || r == '^') && !(unicode.IsDigit(last) && unicode.IsDigit(r2)) {
-							break
-						}
-						if r == '.' && unicode.IsLetter(r2) && !unicode.IsLetter(last) {
-							break
-						}
-						sb.WriteRune(r)
-						i = j
-						continue
-					}
-				}
+			if joiner(r) && sb.Len() > 0 && joinsHere(text, i, w, r, sb.String()) {
+				sb.WriteRune(r)
+				i += w
+				continue
 			}
 			break
 		}
-		if tk := makeToken(sb.String(), start, i); tk.text != "" {
+		prev = 'a'
+		if tk, ok := makeToken(sb.String(), start, i); ok {
+			tk.sentence = sentence
 			toks = append(toks, tk)
 		}
 	}
-	return collapseSpelled(collapseLetters(toks))
+	return collapseNumbers(collapseLetters(toks))
 }
 
-// collapseLetters joins runs of two or more single-letter tokens, as ASR
-// spells acronyms and evasions space letters out ("m m i c", "s e e k e r").
-func collapseLetters(toks []token) []token {
-	out := toks[:0:0]
-	for i := 0; i < len(toks); {
-		j := i
-		for j < len(toks) && utf8.RuneCountInString(toks[j].text) == 1 && unicode.IsLetter([]rune(toks[j].text)[0]) {
-			j++
+func startsDigit(s string) bool {
+	for len(s) > 0 {
+		r, w := utf8.DecodeRuneInString(s)
+		if !invisible(r) {
+			return r >= '0' && r <= '9' || r == '.' && len(s) > 1 && s[1] >= '0' && s[1] <= '9'
 		}
-		if j-i >= 2 {
-			var sb strings.Builder
-			for _, t := range toks[i:j] {
-				sb.WriteString(t.text)
-			}
-			out = append(out, token{text: sb.String(), start: toks[i].start, end: toks[j-1].end})
-			i = j
-			continue
-		}
-		out = append(out, toks[i])
-		i++
+		s = s[w:]
 	}
-	return out
+	return false
 }
 
-func isWordRune(r rune) bool {
-	return unicode.IsLetter(r) || unicode.IsNumber(r) || r == '°' || r == 'µ' || r == 'μ' || r == 'Ω' || r == '%' || r == '@' || r == '$' || r == '±' || r == '²' || r == '³' || r == '⁵' || r == '⁻' || r == '⁰'
+// joinsHere decides whether the joiner r at text[i] stays inside the word
+// built so far (sofar): a word rune must follow; commas, colons, carets
+// and times signs join digits only; a dot joins digits, or letters to
+// letters ("u.s.").
+func joinsHere(text string, i, w int, r rune, sofar string) bool {
+	j := i + w
+	for j < len(text) {
+		r2, w2 := utf8.DecodeRuneInString(text[j:])
+		if !invisible(r2) {
+			break
+		}
+		j += w2
+	}
+	if j >= len(text) {
+		return false
+	}
+	next, _ := utf8.DecodeRuneInString(text[j:])
+	if !isWordRune(next) {
+		return false
+	}
+	last, _ := utf8.DecodeLastRuneInString(sofar)
+	switch r {
+	case ',', ':', '×', '^':
+		return unicode.IsDigit(last) && unicode.IsDigit(next)
+	case '.':
+		return unicode.IsDigit(next) || unicode.IsLetter(next) && unicode.IsLetter(last)
+	}
+	return true
 }
 
-func makeToken(raw string, start, end int) token {
-	// NFKC turns superscript minus into U+2212; write it as a hyphen so the
-	// token reads the same when normalised again.
-	s := strings.ReplaceAll(norm.NFKC.String(raw), "\u2212", "-")
-	s = strings.TrimRight(s, ".,-/'’·:^×")
+// makeToken normalises one raw word. It returns false for a word that
+// normalises to nothing.
+func makeToken(raw string, start, end int) (token, bool) {
+	// Superscripts after a digit are an exponent ("10⁻⁷" → "10^-7"); NFKC
+	// would otherwise flatten them into the mantissa.
+	raw = exponents(raw)
+	s := norm.NFKC.String(raw)
+	s = strings.NewReplacer("\u2212", "-", "\u2011", "-", "’", "'", "℃", "°c", "℉", "°f").Replace(s)
+	s = strings.TrimRight(s, ".,-/'·:^×")
+	s = strings.TrimSuffix(s, "'s")
+	if s == "" {
+		return token{}, false
+	}
 	var sb strings.Builder
+	sb.Grow(len(s))
 	letters, digits := 0, 0
 	for _, r := range s {
 		if c, ok := confusableTable[r]; ok {
@@ -137,36 +229,63 @@ func makeToken(raw string, start, end int) token {
 		switch {
 		case unicode.IsLetter(r):
 			letters++
-		case unicode.IsDigit(r):
+		case r >= '0' && r <= '9':
 			digits++
 		}
 		sb.WriteRune(r)
 	}
 	t := token{text: sb.String(), start: start, end: end}
-	// Leetspeak: a mostly alphabetic token with digits or @/$ in it.
-	if letters >= 2 && digits >= 1 && letters >= digits && !looksLikeIdentifier(t.text) {
+	if letters >= 2 && digits+strings.Count(t.text, "@")+strings.Count(t.text, "$") >= 1 && letters >= digits && !looksLikeIdentifier(t.text) {
 		var lb strings.Builder
 		for _, r := range t.text {
-			if m, ok := leet[r]; ok {
-				r = m
-			}
+			r, _ = leet(r)
 			lb.WriteRune(r)
 		}
 		t.text = lb.String()
 	}
-	if v, ok := parseNumber(t.text); ok {
-		t.num, t.isNum = v, true
+	t.num, t.rng, t.isNum = parseNumber(t.text)
+	return t, true
+}
+
+// exponents rewrites superscript digits that follow a digit as "^digits".
+func exponents(s string) string {
+	has := false
+	for _, r := range s {
+		if _, ok := superscript(r); ok {
+			has = true
+			break
+		}
 	}
-	return t
+	if !has {
+		return s
+	}
+	var sb strings.Builder
+	var last rune
+	inExp := false
+	for _, r := range s {
+		c, ok := superscript(r)
+		switch {
+		case ok && inExp:
+			sb.WriteByte(c)
+		case ok && last >= '0' && last <= '9':
+			sb.WriteByte('^')
+			sb.WriteByte(c)
+			inExp = true
+		default:
+			inExp = false
+			sb.WriteRune(r)
+		}
+		last = r
+	}
+	return sb.String()
 }
 
 // looksLikeIdentifier keeps part numbers and model codes ("rb-2210-04",
-// "5a002", "tr-8817") away from the leetspeak mapping.
+// "5a002", "m12") away from the leetspeak mapping.
 func looksLikeIdentifier(s string) bool {
 	if strings.ContainsAny(s, "-/") {
 		return true
 	}
-	// Letters then digits ("m12", "k3", "x7") or an ECCN shape.
 	i := 0
 	for i < len(s) && s[i] >= 'a' && s[i] <= 'z' {
 		i++
@@ -178,180 +297,129 @@ func looksLikeIdentifier(s string) bool {
 	return j == len(s) && i > 0 && j > i || eccnShape(s)
 }
 
+// eccnShape reports an ECCN such as "5a002" or "9e610".
 func eccnShape(s string) bool {
 	return len(s) == 5 && s[0] >= '0' && s[0] <= '9' && s[1] >= 'a' && s[1] <= 'e' && allDigits(s[2:])
 }
 
 func allDigits(s string) bool {
-	for _, c := range s {
-		if c < '0' || c > '9' {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
 			return false
 		}
 	}
 	return s != ""
 }
 
-// parseNumber reads "1,050", "0.31", "−40", "±0.1" and the like.
-func parseNumber(s string) (float64, bool) {
-	s = strings.TrimLeft(s, "±+")
-	s = strings.ReplaceAll(s, ",", "")
-	if s == "" || (s[0] < '0' || s[0] > '9') && s[0] != '.' {
-		return 0, false
+// parseNumber reads "1,050", "0.31", "-40", "±0.1", "1e-7", "3x10^5",
+// "2^16" and ranges "8-12" (the upper bound).
+func parseNumber(s string) (v float64, rng, ok bool) {
+	s = strings.TrimPrefix(s, "±")
+	if s == "" || eccnShape(s) {
+		return 0, false, false
 	}
-	v, err := strconv.ParseFloat(s, 64)
-	return v, err == nil
+	c := s[0]
+	if c == '-' || c == '+' {
+		if len(s) < 2 {
+			return 0, false, false
+		}
+		c = s[1]
+	}
+	if (c < '0' || c > '9') && c != '.' {
+		return 0, false, false
+	}
+	s = strings.ReplaceAll(s, ",", "")
+	if f, err := strconv.ParseFloat(s, 64); err == nil && !strings.ContainsAny(s, "xXpPnN_") {
+		return f, false, true
+	}
+	// Mantissa × 10^exponent.
+	if m, e, found := strings.Cut(s, "x10^"); found {
+		if f, err := strconv.ParseFloat(m+"e"+e, 64); err == nil && allSignedDigits(e) && !strings.ContainsAny(m, "eE") {
+			return f, false, true
+		}
+	}
+	if b, e, found := strings.Cut(s, "^"); found && allDigits(b) && allSignedDigits(e) {
+		bv, _ := strconv.ParseFloat(b, 64)
+		ev, _ := strconv.Atoi(e)
+		if ev > -300 && ev < 300 {
+			if b == "10" {
+				f, _ := strconv.ParseFloat("1e"+e, 64)
+				return f, false, true
+			}
+			return pow(bv, ev), false, true
+		}
+	}
+	// A range "8-12": both ends plain numbers, the first not longer than
+	// the second (drawing numbers like "5520-331" stay identifiers).
+	if lo, hi, found := strings.Cut(s, "-"); found && lo != "" && len(lo) <= len(hi) {
+		lv, err1 := strconv.ParseFloat(lo, 64)
+		hv, err2 := strconv.ParseFloat(hi, 64)
+		if err1 == nil && err2 == nil && lv <= hv {
+			return hv, true, true
+		}
+	}
+	return 0, false, false
 }
 
-// Spelled numbers, as ASR writes them.
-var (
-	smallNums = map[string]float64{"zero": 0, "oh": 0, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7,
-		"eight": 8, "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "thirteen": 13, "fourteen": 14, "fifteen": 15,
-		"sixteen": 16, "seventeen": 17, "eighteen": 18, "nineteen": 19}
-	tensNums = map[string]float64{"twenty": 20, "thirty": 30, "forty": 40, "fourty": 40, "fifty": 50, "sixty": 60, "seventy": 70, "eighty": 80, "ninety": 90}
-	scales   = map[string]float64{"hundred": 100, "thousand": 1000, "million": 1e6, "billion": 1e9}
-)
-
-func isNumberWord(s string) bool {
-	_, a := smallNums[s]
-	_, b := tensNums[s]
-	_, c := scales[s]
-	return a || b || c || s == "point" || s == "a"
+func allSignedDigits(s string) bool {
+	s = strings.TrimLeft(s, "+-")
+	return allDigits(s)
 }
 
-// collapseSpelled turns runs of number words ("zero point three one",
-// "one twenty five", "two hundred fifty", "nineteen fifty") into one
-// numeric token spanning the words.
-func collapseSpelled(toks []token) []token {
-	out := toks[:0:0]
+func pow(b float64, e int) float64 {
+	r := 1.0
+	neg := e < 0
+	if neg {
+		e = -e
+	}
+	for range e {
+		r *= b
+	}
+	if neg {
+		return 1 / r
+	}
+	return r
+}
+
+// collapseLetters joins runs of two or more single-letter tokens, as ASR
+// spells acronyms and evasions space letters out ("m m i c", "s e e k e r").
+func collapseLetters(toks []token) []token {
+	out := toks[:0]
 	for i := 0; i < len(toks); {
 		j := i
-		for j < len(toks) && isNumberWord(toks[j].text) {
+		for j < len(toks) && singleLetter(toks[j].text) && (j == i || toks[j].sentence == toks[i].sentence) {
 			j++
 		}
-		// The longest run from i that reads as one number.
-		done := false
-		for k := j; k > i && !done; k-- {
-			first, last := toks[i].text, toks[k-1].text
-			if first == "point" || last == "point" || last == "a" || k-i == 1 && (first == "a" || first == "oh") {
-				continue
+		if j-i >= 2 {
+			var sb strings.Builder
+			for _, t := range toks[i:j] {
+				sb.WriteString(t.text)
 			}
-			if v, ok := spelledValue(toks[i:k]); ok {
-				out = append(out, token{text: strconv.FormatFloat(v, 'f', -1, 64), start: toks[i].start, end: toks[k-1].end, num: v, isNum: true})
-				i = k
-				done = true
-			}
+			out = append(out, token{text: sb.String(), start: toks[i].start, end: toks[j-1].end, sentence: toks[i].sentence})
+			i = j
+			continue
 		}
-		if !done {
-			out = append(out, toks[i])
-			i++
-		}
+		out = append(out, toks[i])
+		i++
 	}
 	return out
 }
 
-func spelledValue(ws []token) (float64, bool) {
-	// Split at "point".
-	var intPart, frac []token
-	for k, w := range ws {
-		if w.text == "point" {
-			intPart, frac = ws[:k], ws[k+1:]
-			break
-		}
-	}
-	if intPart == nil && frac == nil {
-		intPart = ws
-	}
-	iv := 0.0
-	if len(intPart) > 0 {
-		v, ok := spelledInt(intPart)
-		if !ok {
-			return 0, false
-		}
-		iv = v
-	}
-	if frac != nil {
-		var digits strings.Builder
-		for _, w := range frac {
-			d, ok := smallNums[w.text]
-			if !ok || d > 9 {
-				return 0, false
-			}
-			digits.WriteByte(byte('0' + int(d)))
-		}
-		f, err := strconv.ParseFloat("0."+digits.String(), 64)
-		if err != nil {
-			return 0, false
-		}
-		iv += f
-	}
-	return iv, true
+func singleLetter(s string) bool {
+	r, n := utf8.DecodeRuneInString(s)
+	return n == len(s) && n > 0 && unicode.IsLetter(r)
 }
 
-// spelledInt handles "two hundred fifty", "twelve hundred", "a thousand",
-// and ASR digit groups "one twenty five" (125), "nineteen fifty" (1950).
-func spelledInt(ws []token) (float64, bool) {
-	hasScale := false
-	for _, w := range ws {
-		if _, ok := scales[w.text]; ok {
-			hasScale = true
-		}
-	}
-	if hasScale {
-		total, cur := 0.0, 0.0
-		for _, w := range ws {
-			switch {
-			case w.text == "a":
-				cur = 1
-			case smallNums[w.text] > 0 || w.text == "zero":
-				cur += smallNums[w.text]
-			case tensNums[w.text] > 0:
-				cur += tensNums[w.text]
-			default:
-				s := scales[w.text]
-				if cur == 0 {
-					cur = 1
-				}
-				if s == 100 {
-					cur *= 100
-				} else {
-					total += cur * s
-					cur = 0
-				}
-			}
-		}
-		return total + cur, true
-	}
-	// Groups of 1–99 written one after another are digit groups.
-	var groups []float64
-	for k := 0; k < len(ws); k++ {
-		w := ws[k].text
-		if w == "a" {
-			return 0, false
-		}
-		if t, ok := tensNums[w]; ok {
-			if k+1 < len(ws) {
-				if u, ok := smallNums[ws[k+1].text]; ok && u > 0 && u < 10 {
-					groups = append(groups, t+u)
-					k++
-					continue
-				}
-			}
-			groups = append(groups, t)
-			continue
-		}
-		groups = append(groups, smallNums[w])
-	}
-	if len(groups) == 1 {
-		return groups[0], true
-	}
+// Normalize returns the normalised form of text that the rule pack is
+// matched against: tokens separated by single spaces. It is idempotent.
+func Normalize(text string) string {
+	toks := tokenize(text)
 	var sb strings.Builder
-	for k, g := range groups {
-		if k > 0 && g < 10 && (groups[k-1] >= 20 && int(groups[k-1])%10 == 0) {
-			// "twenty" "five" already joined above; a lone digit after a
-			// group is a digit.
+	for i, t := range toks {
+		if i > 0 {
+			sb.WriteByte(' ')
 		}
-		sb.WriteString(strconv.Itoa(int(g)))
+		sb.WriteString(t.text)
 	}
-	v, err := strconv.ParseFloat(sb.String(), 64)
-	return v, err == nil
+	return sb.String()
 }

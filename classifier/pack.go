@@ -5,10 +5,13 @@ import (
 	_ "embed"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"regexp"
-	"sort"
+	"slices"
+	"strconv"
 	"strings"
+	"sync"
 
 	ahocorasick "github.com/BobuSumisu/aho-corasick"
 	"go.yaml.in/yaml/v3"
@@ -17,7 +20,7 @@ import (
 //go:embed packs/default.yaml
 var defaultPack []byte
 
-// packFile is the YAML rule pack.
+// packFile is the YAML rule pack. See packs/default.yaml for the format.
 type packFile struct {
 	Version    string `yaml:"version"`
 	Thresholds struct {
@@ -28,19 +31,37 @@ type packFile struct {
 	Anchors     map[string]map[int][]string `yaml:"anchors"`
 	Intent      []string                    `yaml:"intent"`
 	Procedure   []string                    `yaml:"procedure"`
-	Units       []unitGroup                 `yaml:"units"`
+	Units       []unitDef                   `yaml:"units"`
+	CCL         []cclDef                    `yaml:"ccl"`
 	Identifiers []string                    `yaml:"identifiers"`
 	Markings    struct {
 		Strong   []string `yaml:"strong"`
 		Weak     []string `yaml:"weak"`
 		Negative []string `yaml:"negative"`
 	} `yaml:"markings"`
-	Dampers []string `yaml:"dampers"`
+	Dampers map[string][]string `yaml:"dampers"`
+	// DamperWeights is what one match of a damper kind subtracts
+	// (default 1).
+	DamperWeights map[string]float64 `yaml:"damper_weights"`
 }
 
-type unitGroup struct {
-	Weight float64  `yaml:"weight"`
+// unitDef is one canonical unit, its SI value and the ways it is written.
+type unitDef struct {
+	Unit   string   `yaml:"unit"`   // canonical name, for rule ids
+	Dim    string   `yaml:"dim"`    // dimension, e.g. force, angular_rate
+	SI     float64  `yaml:"si"`     // value of one unit in the dimension's SI unit
+	Offset float64  `yaml:"offset"` // added before scaling (°C, °F)
+	Weight float64  `yaml:"weight"` // how strongly it marks an engineering parameter, (0, 1]
 	Names  []string `yaml:"names"`
+}
+
+// cclDef is a Commerce Control List (or USML) parameter threshold.
+type cclDef struct {
+	ID         string   `yaml:"id"`
+	Categories []string `yaml:"categories"`
+	Dim        string   `yaml:"dim"`
+	Above      string   `yaml:"above"` // crossed by values greater than this quantity
+	Below      string   `yaml:"below"` // crossed by values smaller than this quantity
 }
 
 // Kinds of matched spans.
@@ -56,7 +77,7 @@ const (
 	KindDamper    = "damper"
 )
 
-// phrase is one lexicon entry compiled into the automaton.
+// phrase is one lexicon entry.
 type phrase struct {
 	kind     string
 	category string
@@ -65,193 +86,356 @@ type phrase struct {
 	rule     string
 }
 
-// Engine is a compiled rule pack. It is safe for concurrent use.
+// unit is a compiled unit synonym.
+type unit struct {
+	name, dim      string
+	si, off        float64
+	weight         float64
+	canonical      string
+	wordsInSynonym int
+}
+
+// threshold is a compiled CCL threshold.
+type threshold struct {
+	id         string
+	categories []string
+	dim        string
+	value      float64 // SI
+	above      bool
+	display    string
+}
+
+// Engine is a compiled rule pack. It is immutable and safe for concurrent
+// use.
 type Engine struct {
-	version     string
-	redact      float64
-	block       float64
-	accumulate  float64
+	version    string
+	redact     float64
+	block      float64
+	accumulate float64
+	// patterns are the distinct normalised terms in the automaton; each
+	// names the phrases (kind, category, weight) it stands for.
+	patterns    [][]int
 	phrases     []phrase
 	trie        *ahocorasick.Trie
-	units       map[string]float64
+	units       map[string]unit
 	maxUnitLen  int
+	thresholds  []threshold
 	procedure   map[string]bool // single-word procedure verbs, for imperatives
 	identifiers []*regexp.Regexp
 }
 
-// PackError is a rule pack that failed validation: it names the file, the
-// line (when known) and the field.
-type PackError struct {
-	File  string
-	Line  int
-	Field string
-	Msg   string
+var (
+	defaultOnce   sync.Once
+	defaultEngine *Engine
+	defaultErr    error
+)
+
+// Default returns the engine for the rule pack embedded in the binary. It
+// is compiled once; every call returns the same engine.
+func Default() (*Engine, error) {
+	defaultOnce.Do(func() { defaultEngine, defaultErr = Parse("default.yaml", defaultPack) })
+	return defaultEngine, defaultErr
 }
 
-func (e *PackError) Error() string {
-	if e.Line > 0 {
-		return fmt.Sprintf("%s:%d: %s: %s", e.File, e.Line, e.Field, e.Msg)
-	}
-	return fmt.Sprintf("%s: %s: %s", e.File, e.Field, e.Msg)
-}
-
-// ErrPack is wrapped by every pack loading error.
-var ErrPack = errors.New("invalid rule pack")
-
-// Default returns the rule pack embedded in the binary.
-func Default() (*Engine, error) { return Parse("default.yaml", defaultPack) }
+// DefaultPack returns the YAML source of the embedded rule pack.
+func DefaultPack() []byte { return slices.Clone(defaultPack) }
 
 // Load reads and compiles a rule pack file.
 func Load(path string) (*Engine, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrPack, err)
+		return nil, fmt.Errorf("%w: %w", ErrPack, err)
 	}
 	return Parse(path, b)
 }
 
-// Parse compiles a rule pack; name is used in error messages.
+var romanCats = map[string]bool{}
+
+func init() {
+	for _, r := range []string{"I", "II", "III", "IV", "V", "VI", "VII", "VIII", "IX", "X", "XI", "XII", "XIII", "XIV", "XV", "XVI", "XVII", "XVIII", "XIX", "XX", "XXI"} {
+		romanCats["USML-"+r] = true
+	}
+}
+
+var eccnRe = regexp.MustCompile(`^EAR-[0-9][A-E][0-9]{3}$`)
+
+// validCategory reports a USML category ("USML-I" … "USML-XXI") or an
+// ECCN ("EAR-5A002").
+func validCategory(c string) bool { return romanCats[c] || eccnRe.MatchString(c) }
+
+// Parse compiles a rule pack; name is used in error messages. A pack that
+// fails validation returns an error wrapping ErrPack that lists one
+// *PackError per problem, each naming the file, line and field.
 func Parse(name string, data []byte) (*Engine, error) {
 	var root yaml.Node
 	if err := yaml.Unmarshal(data, &root); err != nil {
-		return nil, fmt.Errorf("%w: %s: %v", ErrPack, name, err)
+		return nil, fmt.Errorf("%w: %s: %w", ErrPack, name, err)
 	}
 	var pf packFile
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
 	if err := dec.Decode(&pf); err != nil {
-		return nil, fmt.Errorf("%w: %s: %v", ErrPack, name, err)
+		return nil, fmt.Errorf("%w: %s: %w", ErrPack, name, err)
 	}
-	line := func(path ...string) int { return findLine(&root, path...) }
-	var errs []error
-	bad := func(field, msg string, path ...string) {
-		errs = append(errs, &PackError{File: name, Line: line(path...), Field: field, Msg: msg})
+	c := compiler{name: name, root: &root, e: &Engine{
+		version: strings.TrimSpace(pf.Version), redact: pf.Thresholds.Redact, block: pf.Thresholds.Block,
+		accumulate: pf.Thresholds.Accumulator, units: map[string]unit{}, procedure: map[string]bool{},
+	}, seen: map[string]int{}}
+	c.compile(&pf)
+	if len(c.errs) > 0 {
+		return nil, fmt.Errorf("%w: %w", ErrPack, errors.Join(c.errs...))
 	}
-	if strings.TrimSpace(pf.Version) == "" {
-		bad("version", "required", "version")
+	b := ahocorasick.NewTrieBuilder()
+	for _, p := range c.terms {
+		b.AddString(" " + p)
+	}
+	c.e.trie = b.Build()
+	return c.e, nil
+}
+
+type compiler struct {
+	name  string
+	root  *yaml.Node
+	e     *Engine
+	errs  []error
+	seen  map[string]int // normalised term → pattern index
+	terms []string
+}
+
+func (c *compiler) bad(field, msg string, path ...string) {
+	c.errs = append(c.errs, &PackError{File: c.name, Line: findLine(c.root, path...), Field: field, Msg: msg})
+}
+
+func (c *compiler) compile(pf *packFile) {
+	e := c.e
+	if e.version == "" {
+		c.bad("version", "required", "version")
 	}
 	t := pf.Thresholds
-	if t.Redact <= 0 || t.Block <= 0 || t.Redact > t.Block {
-		bad("thresholds", fmt.Sprintf("need 0 < redact (%g) ≤ block (%g)", t.Redact, t.Block), "thresholds")
+	switch {
+	case t.Redact <= 0 || t.Block <= 0 || math.IsNaN(t.Redact) || math.IsNaN(t.Block):
+		c.bad("thresholds", "redact and block must be > 0", "thresholds")
+	case t.Redact > t.Block:
+		c.bad("thresholds", fmt.Sprintf("redact (%g) must not exceed block (%g)", t.Redact, t.Block), "thresholds", "redact")
 	}
-	if t.Accumulator <= 0 {
-		bad("thresholds.accumulator", "must be > 0", "thresholds", "accumulator")
+	if !(t.Accumulator > 0) {
+		c.bad("thresholds.accumulator", "must be > 0", "thresholds", "accumulator")
 	}
 	if len(pf.Anchors) == 0 {
-		bad("anchors", "at least one category is required", "anchors")
+		c.bad("anchors", "at least one category is required", "anchors")
 	}
-	e := &Engine{version: pf.Version, redact: t.Redact, block: t.Block, accumulate: t.Accumulator, units: map[string]float64{}}
-	seen := map[string]string{}
-	add := func(kind, cat string, w float64, text, field string, path ...string) {
-		n := strings.Join(strings.Fields(strings.ToLower(text)), " ")
-		if n == "" {
-			bad(field, "empty term", path...)
-			return
+	for _, cat := range sortedKeys(pf.Anchors) {
+		if !validCategory(cat) {
+			c.bad("anchors."+cat, "category must be USML-I … USML-XXI or EAR-<ECCN> such as EAR-5A002", "anchors", cat)
 		}
-		key := kind + "\x00" + n
-		if prev, dup := seen[key]; dup && prev != cat {
-			// The same anchor in two categories: keep the first, which is
-			// explainable; flag nothing (overlapping vocabularies are normal).
-			return
-		}
-		seen[key] = cat
-		rule := kind + ":" + strings.ReplaceAll(n, " ", "_")
-		if cat != "" {
-			rule = strings.ToLower(cat) + "." + rule
-		}
-		e.phrases = append(e.phrases, phrase{kind: kind, category: cat, weight: w, text: n, rule: rule})
-	}
-	cats := make([]string, 0, len(pf.Anchors))
-	for c := range pf.Anchors {
-		cats = append(cats, c)
-	}
-	sort.Strings(cats)
-	for _, c := range cats {
-		if !strings.HasPrefix(c, "USML-") && !strings.HasPrefix(c, "EAR-") {
-			bad("anchors."+c, "category must be USML-<roman> or EAR-<ECCN>", "anchors", c)
-		}
-		for w, terms := range pf.Anchors[c] {
+		for _, w := range sortedKeys(pf.Anchors[cat]) {
+			field := fmt.Sprintf("anchors.%s.%d", cat, w)
 			if w < 1 || w > 3 {
-				bad(fmt.Sprintf("anchors.%s.%d", c, w), "weight must be 1, 2 or 3", "anchors", c)
+				c.bad(field, "weight must be 1, 2 or 3", "anchors", cat, strconv.Itoa(w))
 			}
-			for _, term := range terms {
-				add(KindAnchor, c, float64(w), term, "anchors."+c, "anchors", c)
+			for i, term := range pf.Anchors[cat][w] {
+				c.add(phrase{kind: KindAnchor, category: cat, weight: float64(w)}, term, fmt.Sprintf("%s[%d]", field, i), "anchors", cat, strconv.Itoa(w), strconv.Itoa(i))
 			}
 		}
 	}
-	for _, s := range pf.Intent {
-		add(KindIntent, "", 1, s, "intent", "intent")
+	for i, s := range pf.Intent {
+		c.add(phrase{kind: KindIntent, weight: 1}, s, fmt.Sprintf("intent[%d]", i), "intent", strconv.Itoa(i))
 	}
-	e.procedure = map[string]bool{}
-	for _, s := range pf.Procedure {
-		add(KindProcedure, "", 1, s, "procedure", "procedure")
-		e.procedure[strings.ToLower(strings.TrimSpace(s))] = true
-	}
-	for _, s := range pf.Markings.Strong {
-		add(KindMarking, "marking", 1, s, "markings.strong", "markings", "strong")
-	}
-	for _, s := range pf.Markings.Weak {
-		add(KindWeak, "marking", 1, s, "markings.weak", "markings", "weak")
-	}
-	for _, s := range pf.Markings.Negative {
-		add(KindNegative, "", 1, s, "markings.negative", "markings", "negative")
-	}
-	for _, s := range pf.Dampers {
-		add(KindDamper, "", 1, s, "dampers", "dampers")
-	}
-	for i, g := range pf.Units {
-		if g.Weight <= 0 || g.Weight > 1 {
-			bad(fmt.Sprintf("units[%d].weight", i), "must be in (0, 1]", "units")
+	for i, s := range pf.Procedure {
+		if n := c.add(phrase{kind: KindProcedure, weight: 1}, s, fmt.Sprintf("procedure[%d]", i), "procedure", strconv.Itoa(i)); n != "" {
+			e.procedure[n] = true
 		}
-		for _, u := range g.Names {
-			u = strings.ToLower(strings.TrimSpace(u))
-			if u == "" {
-				bad(fmt.Sprintf("units[%d].names", i), "empty unit", "units")
+	}
+	for i, s := range pf.Markings.Strong {
+		c.add(phrase{kind: KindMarking, category: "marking", weight: 1}, s, fmt.Sprintf("markings.strong[%d]", i), "markings", "strong", strconv.Itoa(i))
+	}
+	for i, s := range pf.Markings.Weak {
+		c.add(phrase{kind: KindWeak, weight: 1}, s, fmt.Sprintf("markings.weak[%d]", i), "markings", "weak", strconv.Itoa(i))
+	}
+	for i, s := range pf.Markings.Negative {
+		c.add(phrase{kind: KindNegative, weight: 1}, s, fmt.Sprintf("markings.negative[%d]", i), "markings", "negative", strconv.Itoa(i))
+	}
+	for _, kind := range sortedKeys(pf.DamperWeights) {
+		if _, ok := pf.Dampers[kind]; !ok {
+			c.bad("damper_weights."+kind, "no damper list of this kind", "damper_weights", kind)
+		}
+		if w := pf.DamperWeights[kind]; !(w > 0 && w <= 3) {
+			c.bad("damper_weights."+kind, "must be in (0, 3]", "damper_weights", kind)
+		}
+	}
+	for _, kind := range sortedKeys(pf.Dampers) {
+		dw := 1.0
+		if w, ok := pf.DamperWeights[kind]; ok {
+			dw = w
+		}
+		for i, s := range pf.Dampers[kind] {
+			c.add(phrase{kind: KindDamper, category: kind, weight: dw}, s, fmt.Sprintf("dampers.%s[%d]", kind, i), "dampers", kind, strconv.Itoa(i))
+		}
+	}
+	dims := map[string]bool{}
+	for i, u := range pf.Units {
+		field := fmt.Sprintf("units[%d]", i)
+		path := []string{"units", strconv.Itoa(i)}
+		switch {
+		case strings.TrimSpace(u.Unit) == "":
+			c.bad(field+".unit", "required", path...)
+		case u.Dim == "":
+			c.bad(field+".dim", "required", path...)
+		case !(u.SI > 0) || math.IsInf(u.SI, 0):
+			c.bad(field+".si", "must be a positive number", path...)
+		case !(u.Weight > 0 && u.Weight <= 1):
+			c.bad(field+".weight", "must be in (0, 1]", path...)
+		case len(u.Names) == 0:
+			c.bad(field+".names", "at least one name is required", path...)
+		}
+		dims[u.Dim] = true
+		for k, nm := range u.Names {
+			n := Normalize(nm)
+			if n == "" || strings.ContainsAny(n, "0123456789") && !strings.ContainsAny(n, "abcdefghijklmnopqrstuvwxyz°%µ") {
+				c.bad(fmt.Sprintf("%s.names[%d]", field, k), fmt.Sprintf("%q is not a unit name", nm), append(path, "names", strconv.Itoa(k))...)
 				continue
 			}
-			e.units[u] = g.Weight
-			e.maxUnitLen = max(e.maxUnitLen, len(strings.Fields(u)))
+			if prev, dup := e.units[n]; dup && prev.dim != u.Dim {
+				c.bad(fmt.Sprintf("%s.names[%d]", field, k), fmt.Sprintf("%q is already a unit of %s", nm, prev.dim), append(path, "names", strconv.Itoa(k))...)
+				continue
+			}
+			words := strings.Count(n, " ") + 1
+			e.units[n] = unit{name: n, dim: u.Dim, si: u.SI, off: u.Offset, weight: u.Weight, canonical: u.Unit, wordsInSynonym: words}
+			e.maxUnitLen = max(e.maxUnitLen, words)
 		}
+	}
+	for i, d := range pf.CCL {
+		field := fmt.Sprintf("ccl[%d]", i)
+		path := []string{"ccl", strconv.Itoa(i)}
+		if d.ID == "" {
+			c.bad(field+".id", "required", path...)
+		}
+		if len(d.Categories) == 0 {
+			c.bad(field+".categories", "at least one category is required", path...)
+		}
+		for _, cat := range d.Categories {
+			if !validCategory(cat) {
+				c.bad(field+".categories", fmt.Sprintf("%q is not a USML category or ECCN", cat), append(path, "categories")...)
+			}
+		}
+		if !dims[d.Dim] {
+			c.bad(field+".dim", fmt.Sprintf("no unit has dimension %q", d.Dim), append(path, "dim")...)
+			continue
+		}
+		q, above := d.Above, true
+		if (d.Above == "") == (d.Below == "") {
+			c.bad(field, "exactly one of above and below is required", path...)
+			continue
+		}
+		if q == "" {
+			q, above = d.Below, false
+		}
+		v, dim, ok := e.parseQuantity(q)
+		if !ok || dim != d.Dim {
+			c.bad(field, fmt.Sprintf("%q is not a quantity of %s", q, d.Dim), path...)
+			continue
+		}
+		e.thresholds = append(e.thresholds, threshold{id: "ccl." + strings.ToLower(d.ID), categories: d.Categories, dim: d.Dim, value: v, above: above, display: q})
 	}
 	for i, p := range pf.Identifiers {
 		re, err := regexp.Compile(p)
 		if err != nil {
-			bad(fmt.Sprintf("identifiers[%d]", i), err.Error(), "identifiers")
+			c.bad(fmt.Sprintf("identifiers[%d]", i), err.Error(), "identifiers", strconv.Itoa(i))
 			continue
 		}
 		e.identifiers = append(e.identifiers, re)
 	}
-	if len(errs) > 0 {
-		return nil, fmt.Errorf("%w: %w", ErrPack, errors.Join(errs...))
-	}
-	b := ahocorasick.NewTrieBuilder()
-	for _, p := range e.phrases {
-		b.AddString(" " + p.text)
-	}
-	e.trie = b.Build()
-	return e, nil
 }
 
-// findLine returns the line of the node at path in a YAML document, or 0.
+// add normalises a term and files it under its pattern; it returns the
+// normalised term, or "" when the term is empty.
+func (c *compiler) add(p phrase, term, field string, path ...string) string {
+	n := Normalize(term)
+	if n == "" {
+		c.bad(field, fmt.Sprintf("%q is empty after normalisation", term), path...)
+		return ""
+	}
+	p.text = n
+	p.rule = p.kind + ":" + strings.ReplaceAll(n, " ", "_")
+	switch {
+	case p.kind == KindAnchor:
+		p.rule = strings.ToLower(p.category) + "." + p.rule
+	case p.kind == KindDamper:
+		p.rule = "damper." + p.category + ":" + strings.ReplaceAll(n, " ", "_")
+	}
+	idx, ok := c.seen[n]
+	if !ok {
+		idx = len(c.terms)
+		c.seen[n] = idx
+		c.terms = append(c.terms, n)
+		c.e.patterns = append(c.e.patterns, nil)
+	}
+	for _, pi := range c.e.patterns[idx] {
+		if q := c.e.phrases[pi]; q.kind == p.kind && q.category == p.category {
+			return n // a duplicate
+		}
+	}
+	c.e.patterns[idx] = append(c.e.patterns[idx], len(c.e.phrases))
+	c.e.phrases = append(c.e.phrases, p)
+	return n
+}
+
+// parseQuantity reads "0.5 °/h" with the engine's units; it returns the SI
+// value and the dimension.
+func (e *Engine) parseQuantity(s string) (float64, string, bool) {
+	toks := tokenize(s)
+	if len(toks) == 0 || !toks[0].isNum {
+		return 0, "", false
+	}
+	if q, ok := e.quantityAt(toks, 0); ok && q.next == len(toks) {
+		return q.si, q.unit.dim, true
+	}
+	return 0, "", false
+}
+
+func sortedKeys[K int | string, V any](m map[K]V) []K {
+	keys := make([]K, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+// findLine returns the line of the node at path (mapping keys, or
+// sequence indexes) in a YAML document; the deepest node found when the
+// path runs out; 0 for an empty document.
 func findLine(n *yaml.Node, path ...string) int {
-	if n.Kind == yaml.DocumentNode && len(n.Content) > 0 {
+	if n.Kind == yaml.DocumentNode {
+		if len(n.Content) == 0 {
+			return 0
+		}
 		n = n.Content[0]
 	}
 	line := n.Line
 	for _, key := range path {
-		if n.Kind != yaml.MappingNode {
-			return line
-		}
-		found := false
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			if n.Content[i].Value == key {
-				line = n.Content[i].Line
-				n = n.Content[i+1]
-				found = true
-				break
+		switch n.Kind {
+		case yaml.MappingNode:
+			found := false
+			for i := 0; i+1 < len(n.Content); i += 2 {
+				if n.Content[i].Value == key {
+					line = n.Content[i].Line
+					n = n.Content[i+1]
+					found = true
+					break
+				}
 			}
-		}
-		if !found {
+			if !found {
+				return line
+			}
+		case yaml.SequenceNode:
+			i, err := strconv.Atoi(key)
+			if err != nil || i < 0 || i >= len(n.Content) {
+				return line
+			}
+			n = n.Content[i]
+			line = n.Line
+		default:
 			return line
 		}
 	}

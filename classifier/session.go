@@ -1,19 +1,37 @@
 package classifier
 
-import "math"
+import (
+	"fmt"
+	"math"
+	"slices"
+)
 
-// Session is one call's classifier state: the caller's topic carries into
-// the next model sentences (so "about forty five kilonewtons" right after
-// "what thrust does the motor make" is caught), and an accumulator per
-// category escalates piecemeal extraction across turns. One goroutine owns
-// a Session; it is not safe for concurrent use.
+// Session parameters.
+const (
+	// carryDecay multiplies a carried anchor's weight after each text, so
+	// a Tier-1 anchor (3) stays live for three more sentences (1.8, 1.08,
+	// then below carryFloor) and a dual-use one (2) for two.
+	carryDecay = 0.6
+	carryFloor = 0.9
+	// accHalfLife is the accumulator's half-life in turns; a turn starts
+	// with each caller (inbound) text.
+	accHalfLife = 5.0
+	// accMin is the lowest score that counts as a partial release: texts
+	// allowed with R at or above it add R to their categories.
+	accMin = 4.0
+)
+
+// Session is one call's classifier state: the topic carry (a caller's
+// anchors stay live for the next few sentences, so "about forty five
+// kilonewtons" right after "what thrust does the motor make" is caught)
+// and a per-category accumulator that escalates piecemeal extraction
+// across turns. One goroutine owns a Session; it is not safe for
+// concurrent use.
 type Session struct {
-	e *Engine
-	// carry is the caller's anchor weight per category, decaying by half
-	// with each model sentence; it lasts about three sentences.
-	carry map[string]float64
-	// acc is the per-category score sum with a half-life of five texts.
-	acc map[string]float64
+	e     *Engine
+	carry map[string]float64 // category → carried anchor weight
+	acc   map[string]float64 // category → decayed sum of allowed scores
+	turns int
 }
 
 // NewSession starts a call's classifier state.
@@ -21,52 +39,70 @@ func (e *Engine) NewSession() *Session {
 	return &Session{e: e, carry: map[string]float64{}, acc: map[string]float64{}}
 }
 
-const (
-	carryDecay = 0.5
-	accDecay   = 0.87 // 0.87^5 ≈ 0.5: five-text half-life
-)
-
-// Classify decides one text in the call's context.
+// Classify decides one text in the call's context and updates the state.
 func (s *Session) Classify(text string, party Party, dir Direction) Decision {
 	a := s.e.analyze(text)
-	var carry map[string]float64
-	if dir == Outbound {
-		carry = s.carry
-	}
-	d := s.e.decide(text, a, party, dir, carry)
-	// Update topic carry: the caller's anchors arm it; model sentences decay it.
 	if dir == Inbound {
-		for c, w := range a.anchors {
-			s.carry[c] = w
-		}
-	} else {
-		for c, w := range s.carry {
-			if w *= carryDecay; w < 0.5 {
-				delete(s.carry, c)
+		s.turns++
+		f := math.Pow(0.5, 1/accHalfLife)
+		for c, v := range s.acc {
+			if v *= f; v < 0.5 {
+				delete(s.acc, c)
 			} else {
-				s.carry[c] = w
+				s.acc[c] = v
 			}
 		}
 	}
-	// Accumulate and escalate.
-	for c, v := range s.acc {
-		s.acc[c] = v * accDecay
+	var carry map[string]float64
+	if len(s.carry) > 0 {
+		carry = s.carry
 	}
-	escalate := false
+	d := s.e.decide(text, a, party, dir, carry)
+	// Decay the carry, then arm it with this text's anchors.
+	for c, w := range s.carry {
+		if w *= carryDecay; w < carryFloor {
+			delete(s.carry, c)
+		} else {
+			s.carry[c] = w
+		}
+	}
+	// The carried weight is the text's anchor strength (A of its best
+	// window, which counts several anchors above one), for each category
+	// named by a dual-use or defense-specific anchor.
+	for _, h := range a.hits {
+		if h.p.kind == KindAnchor && h.p.weight >= 2 {
+			s.carry[h.p.category] = max(s.carry[h.p.category], h.p.weight, d.A)
+		}
+	}
+	if d.Action != Allow || d.Score < accMin {
+		return d
+	}
+	var over []string
 	for _, c := range d.Categories {
 		if c == "marking" {
 			continue
 		}
 		s.acc[c] += d.Score
 		if s.acc[c] >= s.e.accumulate {
-			escalate = true
+			over = append(over, c)
 		}
 	}
-	if escalate && party != PartyUSPerson && d.Action == Allow && d.Score > 0 && math.Round(d.Score) >= 4 {
+	d.Trace = append(d.Trace, fmt.Sprintf("session accumulator: %v", roundedAcc(s.acc)))
+	if len(over) > 0 && party != PartyUSPerson {
+		slices.Sort(over)
 		d.Action = Block
 		d.Controlled = true
+		d.Escalate = true
 		d.Rules = append(d.Rules, "session.accumulator")
-		d.Trace = append(d.Trace, "session accumulator reached the escalation threshold: piecemeal extraction")
+		d.Trace = append(d.Trace, fmt.Sprintf("accumulator ≥ %g for %v: piecemeal extraction, blocked and escalated", s.e.accumulate, over))
 	}
 	return d
+}
+
+func roundedAcc(m map[string]float64) map[string]float64 {
+	out := make(map[string]float64, len(m))
+	for k, v := range m {
+		out[k] = math.Round(v*10) / 10
+	}
+	return out
 }

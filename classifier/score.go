@@ -1,0 +1,551 @@
+package classifier
+
+import (
+	"fmt"
+	"math"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// windowTokens is the largest window, in normalised tokens, that scoring
+// combines anchors, intent and quantities over. Windows are runs of whole
+// sentences ending at each sentence; one sentence longer than this is one
+// window.
+const windowTokens = 48
+
+// hit is one lexicon match.
+type hit struct {
+	p          *phrase
+	first, end int // token range [first, end)
+	span       Span
+}
+
+// quantity is a number with a unit.
+type quantity struct {
+	unit      unit
+	si        float64
+	tok       int // token of the number
+	next      int // token after the unit
+	span      Span
+	tolerance bool
+	rng       bool
+}
+
+// analysis is what one pass over a text found.
+type analysis struct {
+	toks        []token
+	hits        []hit
+	quantities  []quantity
+	identifiers []int // token indexes
+	idSpans     []Span
+	tolerances  []int // token indexes of ± tolerances
+	sentStart   map[int]bool
+	question    bool
+	dampers     []*phrase
+	dampSpans   []Span
+	negative    bool
+	markings    []string
+	weak        []string
+	money       int
+}
+
+// Classify decides one text on its own (no session state).
+func (e *Engine) Classify(text string, party Party, dir Direction) Decision {
+	return e.decide(text, e.analyze(text), party, dir, nil)
+}
+
+func (e *Engine) analyze(text string) *analysis {
+	toks := tokenize(text)
+	a := &analysis{toks: toks}
+	if len(toks) == 0 {
+		return a
+	}
+	// The normalised text " tok tok … ", with the token owning each byte.
+	n := 1
+	for _, t := range toks {
+		n += len(t.text) + 1
+	}
+	nb := make([]byte, 0, n)
+	owner := make([]int32, 0, n)
+	for i, t := range toks {
+		nb = append(nb, ' ')
+		owner = append(owner, int32(i))
+		nb = append(nb, t.text...)
+		for range len(t.text) {
+			owner = append(owner, int32(i))
+		}
+	}
+	nb = append(nb, ' ')
+	owner = append(owner, int32(len(toks)))
+	e.trie.Walk(nb, func(end, n, pattern int64) bool {
+		start := int(end - n + 1) // the leading space
+		stop := int(end + 1)      // one past the match
+		// A word boundary after: a space, or a plural "s"/"es" then a space.
+		switch {
+		case stop < len(nb) && nb[stop] == ' ':
+		case stop+1 < len(nb) && nb[stop] == 's' && nb[stop+1] == ' ':
+			stop++
+		case stop+2 < len(nb) && nb[stop] == 'e' && nb[stop+1] == 's' && nb[stop+2] == ' ':
+			stop += 2
+		default:
+			return true
+		}
+		first, last := int(owner[start+1]), int(owner[stop-1])
+		for _, pi := range e.patterns[pattern] {
+			p := &e.phrases[pi]
+			h := hit{p: p, first: first, end: last + 1, span: Span{Start: toks[first].start, End: toks[last].end, Rule: p.rule, Kind: p.kind}}
+			a.hits = append(a.hits, h)
+		}
+		return true
+	})
+	a.hits = dropContained(a.hits)
+	kept := a.hits[:0]
+	for _, h := range a.hits {
+		switch h.p.kind {
+		case KindDamper:
+			a.dampers = append(a.dampers, h.p)
+			a.dampSpans = append(a.dampSpans, h.span)
+			continue
+		case KindNegative:
+			a.negative = true
+			a.dampSpans = append(a.dampSpans, h.span)
+			continue
+		case KindMarking:
+			a.markings = append(a.markings, h.p.text)
+		case KindWeak:
+			a.weak = append(a.weak, h.p.text)
+		}
+		kept = append(kept, h)
+	}
+	a.hits = kept
+	a.sentStart = map[int]bool{0: true}
+	for i, t := range toks {
+		if i > 0 && t.sentence != toks[i-1].sentence {
+			a.sentStart[i] = true
+		}
+		if strings.HasPrefix(t.text, "$") || strings.HasPrefix(t.text, "€") || strings.HasPrefix(t.text, "£") {
+			a.money++
+			continue
+		}
+		if strings.HasPrefix(t.text, "±") || t.text == "tolerance" {
+			a.tolerances = append(a.tolerances, i)
+		}
+		if e.isIdentifier(toks, i) {
+			a.identifiers = append(a.identifiers, i)
+			a.idSpans = append(a.idSpans, Span{Start: t.start, End: t.end, Rule: "identifier", Kind: KindID})
+		}
+		if q, ok := e.quantityAt(toks, i); ok {
+			if i > 0 && (toks[i-1].text == "within" || toks[i-1].text == "tolerance" || strings.HasPrefix(toks[i-1].text, "±")) {
+				q.tolerance = true
+			}
+			a.quantities = append(a.quantities, q)
+		}
+	}
+	a.question = isQuestion(toks, text)
+	return a
+}
+
+// dropContained removes a match that lies inside a longer match of the
+// same kind ("jammer" inside "jammer pod", "game" inside "video game"), so
+// one phrase counts once.
+func dropContained(hits []hit) []hit {
+	out := hits[:0]
+	for i, h := range hits {
+		inside := false
+		for j, o := range hits {
+			if i != j && o.p.kind == h.p.kind && o.first <= h.first && o.end >= h.end && o.end-o.first > h.end-h.first {
+				inside = true
+				break
+			}
+		}
+		if !inside {
+			out = append(out, h)
+		}
+	}
+	return out
+}
+
+// quantityAt reads a number at toks[i] with its unit, glued ("45kn",
+// "0.005°/h", "128-bit") or in the next tokens ("45 kilonewtons", "0.01
+// degrees per hour"); the longest unit name wins.
+func (e *Engine) quantityAt(toks []token, i int) (quantity, bool) {
+	t := toks[i]
+	if t.isNum {
+		for n := min(e.maxUnitLen, len(toks)-i-1); n >= 1; n-- {
+			if toks[i+n].sentence != t.sentence {
+				continue
+			}
+			var sb strings.Builder
+			for k := 1; k <= n; k++ {
+				if k > 1 {
+					sb.WriteByte(' ')
+				}
+				sb.WriteString(toks[i+k].text)
+			}
+			if u, ok := e.units[sb.String()]; ok {
+				return quantity{unit: u, si: (t.num + u.off) * u.si, tok: i, next: i + n + 1, rng: t.rng,
+					span: Span{Start: t.start, End: toks[i+n].end, Rule: "quantity:" + u.canonical, Kind: KindQuantity}}, true
+			}
+		}
+		return quantity{}, false
+	}
+	num, rest := splitNumber(t.text)
+	if num == "" || rest == "" {
+		return quantity{}, false
+	}
+	u, ok := e.units[strings.TrimLeft(rest, "-")]
+	if !ok || rest == "s" && !strings.Contains(num, ".") && strings.HasSuffix(num, "0") {
+		return quantity{}, false // "1960s", "20s": decades and ages
+	}
+	v, _, ok := parseNumber(num)
+	if !ok {
+		return quantity{}, false
+	}
+	return quantity{unit: u, si: (v + u.off) * u.si, tok: i, next: i + 1,
+		span: Span{Start: t.start, End: t.end, Rule: "quantity:" + u.canonical, Kind: KindQuantity}}, true
+}
+
+// splitNumber splits "2.4ms" into "2.4" and "ms"; a token that does not
+// start with a number gives "".
+func splitNumber(s string) (num, rest string) {
+	s = strings.TrimPrefix(s, "±")
+	i := 0
+	if i < len(s) && (s[i] == '-' || s[i] == '+') {
+		i++
+	}
+	digits := false
+	for i < len(s) && (s[i] >= '0' && s[i] <= '9' || s[i] == '.' || s[i] == ',') {
+		digits = digits || s[i] >= '0' && s[i] <= '9'
+		i++
+	}
+	if !digits {
+		return "", ""
+	}
+	return strings.TrimRight(s[:i], ".,"), s[i:]
+}
+
+// isIdentifier reports a part, drawing, document or change number, or an
+// ECCN or USML citation, at toks[i].
+func (e *Engine) isIdentifier(toks []token, i int) bool {
+	s := toks[i].text
+	hasDigit, hasSep := false, false
+	for k := 0; k < len(s); k++ {
+		switch c := s[k]; {
+		case c >= '0' && c <= '9':
+			hasDigit = true
+		case c == '-' || c == '/':
+			hasSep = true
+		}
+	}
+	if s == "rev" {
+		return i+1 < len(toks) && len(toks[i+1].text) <= 2 && toks[i+1].sentence == toks[i].sentence
+	}
+	if !hasDigit || toks[i].isNum && !hasSep {
+		return false
+	}
+	for _, re := range e.identifiers {
+		if re.MatchString(s) {
+			return true
+		}
+	}
+	return false
+}
+
+var questionStarts = map[string]bool{"what": true, "whats": true, "what's": true, "how": true, "why": true, "is": true, "are": true,
+	"do": true, "does": true, "can": true, "could": true, "should": true, "who": true, "whos": true, "which": true, "am": true,
+	"where": true, "when": true, "would": true, "will": true, "did": true}
+
+// isQuestion reports a text that asks rather than tells.
+func isQuestion(toks []token, text string) bool {
+	if strings.HasSuffix(strings.TrimSpace(text), "?") {
+		return true
+	}
+	return len(toks) > 0 && questionStarts[toks[0].text]
+}
+
+// window is one scored run of sentences.
+type window struct {
+	first, end int // token range
+	a, l, q, r float64
+	cats       []string
+	rules      []string
+	terms      []string // for the trace
+	carried    bool
+}
+
+// scoreWindow computes A, L and Q for the tokens [first, end); D is the
+// text's framing, shared by every window.
+func (e *Engine) scoreWindow(a *analysis, first, end int, carry map[string]float64, dm float64, trace *[]string) window {
+	w := window{first: first, end: end}
+	anchors := map[string]float64{}
+	terms := map[string]bool{}
+	intent, procedure, imperative := 0, 0, false
+	for _, h := range a.hits {
+		if h.first < first || h.first >= end {
+			continue
+		}
+		switch h.p.kind {
+		case KindAnchor:
+			anchors[h.p.category] = max(anchors[h.p.category], h.p.weight)
+			if h.p.weight >= 2 {
+				terms[h.p.text] = true
+			}
+			w.rules = append(w.rules, h.p.rule)
+			w.terms = append(w.terms, fmt.Sprintf("%s(%s %g)", h.p.text, h.p.category, h.p.weight))
+		case KindIntent:
+			intent++
+			w.terms = append(w.terms, "intent:"+h.p.text)
+		case KindProcedure:
+			procedure++
+			w.terms = append(w.terms, "procedure:"+h.p.text)
+			if a.sentStart[h.first] || h.first > 0 && a.sentStart[h.first-1] && politeWord(a.toks[h.first-1].text) {
+				imperative = true
+			}
+		}
+	}
+	for c, wt := range carry {
+		if _, ok := anchors[c]; !ok && wt > 0 {
+			anchors[c] = wt
+			w.carried = true
+		}
+	}
+	for c, wt := range anchors {
+		w.cats = append(w.cats, c)
+		w.a = max(w.a, wt)
+	}
+	slices.Sort(w.cats)
+	if n := len(terms); n > 1 {
+		w.a = min(4, w.a+0.5*float64(n-1))
+	}
+	// Q: specificity.
+	nq := 0
+	q := 0.0
+	tol := false
+	var crossed []string
+	for _, qt := range a.quantities {
+		if qt.tok < first || qt.tok >= end {
+			continue
+		}
+		nq++
+		q += qt.unit.weight
+		tol = tol || qt.tolerance || qt.rng
+		w.rules = append(w.rules, qt.span.Rule)
+		w.terms = append(w.terms, fmt.Sprintf("%s=%g", qt.span.Rule, qt.si))
+		for _, th := range e.thresholds {
+			if th.dim != qt.unit.dim || !slices.ContainsFunc(th.categories, func(c string) bool { _, ok := anchors[c]; return ok }) {
+				continue
+			}
+			if th.above && qt.si > th.value || !th.above && qt.si < th.value && qt.si > 0 {
+				crossed = append(crossed, th.id)
+			}
+		}
+	}
+	if w.a == 0 && nq > 0 {
+		w.a = 1 // a technical quantity with no anchor
+	}
+	for _, t := range a.tolerances {
+		if t >= first && t < end {
+			tol = true
+		}
+	}
+	if nq >= 2 {
+		q += 0.5 // several parameters
+	}
+	if tol {
+		q++
+	}
+	if len(crossed) > 0 {
+		q++
+		slices.Sort(crossed)
+		crossed = slices.Compact(crossed)
+		w.rules = append(w.rules, crossed...)
+	}
+	if w.carried && nq > 0 {
+		q++ // the quantity answers the caller's technical question
+	}
+	for _, t := range a.identifiers {
+		if t >= first && t < end {
+			q++
+			w.rules = append(w.rules, "identifier")
+		}
+	}
+	w.q = min(3, q)
+	switch {
+	case imperative || procedure >= 3 || procedure >= 2 && intent >= 1:
+		w.l = 2
+	case procedure == 1 || intent >= 1:
+		w.l = 1
+	}
+	w.r = max(0, w.a*(1+w.l+w.q)+dm)
+	if trace != nil && w.a > 0 {
+		extra := ""
+		if w.carried {
+			extra += " (topic carried from the caller)"
+		}
+		if len(crossed) > 0 {
+			extra += " crosses " + strings.Join(crossed, ", ")
+		}
+		*trace = append(*trace, fmt.Sprintf("window tokens %d–%d {%s}: A=%.1f L=%.0f Q=%.1f D=%.0f → R=%.2f%s", first, end, strings.Join(w.terms, " "), w.a, w.l, w.q, dm, w.r, extra))
+	}
+	return w
+}
+
+func politeWord(s string) bool {
+	switch s {
+	case "please", "then", "next", "first", "now", "and", "also", "always", "just", "so":
+		return true
+	}
+	return false
+}
+
+// windows returns the token ranges to score: for each sentence, the
+// longest run of whole sentences ending at it within windowTokens.
+func windows(toks []token) [][2]int {
+	if len(toks) == 0 {
+		return nil
+	}
+	var starts []int // token index where each sentence starts
+	for i, t := range toks {
+		if i == 0 || t.sentence != toks[i-1].sentence {
+			starts = append(starts, i)
+		}
+	}
+	out := make([][2]int, 0, len(starts))
+	for s := range starts {
+		end := len(toks)
+		if s+1 < len(starts) {
+			end = starts[s+1]
+		}
+		first := starts[s]
+		for j := s - 1; j >= 0 && end-starts[j] <= windowTokens; j-- {
+			first = starts[j]
+		}
+		out = append(out, [2]int{first, end})
+	}
+	return out
+}
+
+// decide turns an analysis into a decision for party.
+func (e *Engine) decide(text string, a *analysis, party Party, dir Direction, carry map[string]float64) Decision {
+	d := Decision{PackVersion: e.version, Categories: []string{}, Rules: []string{}}
+	var trace []string
+	// D: the text's framing.
+	dm := 0.0
+	var dk []string
+	for _, p := range a.dampers {
+		dm -= p.weight
+		dk = append(dk, p.rule)
+	}
+	if a.money > 0 {
+		dm--
+		dk = append(dk, "damper.business:money")
+	}
+	if a.question {
+		dm--
+		dk = append(dk, "damper.question")
+	}
+	if a.negative {
+		dm -= 2
+		dk = append(dk, "damper.public-release-marking")
+	}
+	dm = max(-3, dm)
+	if len(dk) > 0 {
+		trace = append(trace, fmt.Sprintf("dampers D=%.0f: %s", dm, strings.Join(dk, ", ")))
+	}
+	var best window
+	var hot []window // windows at or above the redact threshold
+	allCats := map[string]bool{}
+	for _, wr := range windows(a.toks) {
+		w := e.scoreWindow(a, wr[0], wr[1], carry, dm, &trace)
+		for _, c := range w.cats {
+			allCats[c] = true
+		}
+		if w.r > best.r || best.end == 0 {
+			best = w
+		}
+		if w.r >= e.redact {
+			hot = append(hot, w)
+		}
+	}
+	d.A, d.L, d.Q, d.D = best.a, best.l, best.q, dm
+	d.Score = math.Round(best.r*100) / 100
+	marked := len(a.markings) > 0 && !(a.question && best.r < e.redact && !shouted(text))
+	d.Markings = append(slices.Clone(a.markings), a.weak...)
+	d.Controlled = marked || best.r >= e.redact
+	cats := map[string]bool{}
+	rules := map[string]bool{}
+	if len(hot) > 0 {
+		for _, w := range hot {
+			for _, c := range w.cats {
+				cats[c] = true
+			}
+			for _, r := range w.rules {
+				rules[r] = true
+			}
+		}
+	} else {
+		cats = allCats
+		for _, r := range best.rules {
+			rules[r] = true
+		}
+	}
+	for _, h := range a.hits {
+		if h.p.kind == KindMarking || h.p.kind == KindWeak {
+			rules[h.p.rule] = true
+		}
+	}
+	if marked {
+		cats["marking"] = true
+		trace = append(trace, "strong export-control marking: "+strings.Join(a.markings, ", "))
+	}
+	d.Categories = sortedKeys(cats)
+	d.Rules = sortedKeys(rules)
+	// Spans: every match, in text order.
+	for _, h := range a.hits {
+		d.Spans = append(d.Spans, h.span)
+	}
+	for _, q := range a.quantities {
+		d.Spans = append(d.Spans, q.span)
+	}
+	d.Spans = append(d.Spans, a.idSpans...)
+	d.Spans = append(d.Spans, a.dampSpans...)
+	slices.SortFunc(d.Spans, func(x, y Span) int {
+		if x.Start != y.Start {
+			return x.Start - y.Start
+		}
+		return x.End - y.End
+	})
+	d.Action = Allow
+	switch {
+	case party == PartyUSPerson:
+		if d.Controlled {
+			trace = append(trace, "verified U.S. person: allowed, logged")
+		}
+	case marked || best.r >= e.block:
+		d.Action = Block
+	case best.r >= e.redact:
+		d.Action = Redact
+		d.Redacted = redact(text, a, hot)
+	}
+	trace = append(trace, fmt.Sprintf("R=%.2f (redact ≥ %s, block ≥ %s); party %s, direction %s → %s",
+		best.r, strconv.FormatFloat(e.redact, 'f', -1, 64), strconv.FormatFloat(e.block, 'f', -1, 64), party, dir, d.Action))
+	d.Trace = trace
+	return d
+}
+
+// shouted reports a marking written as a marking (mostly upper case)
+// rather than asked about.
+func shouted(text string) bool {
+	up, letters := 0, 0
+	for _, r := range text {
+		switch {
+		case r >= 'A' && r <= 'Z':
+			up++
+			letters++
+		case r >= 'a' && r <= 'z':
+			letters++
+		}
+	}
+	return letters > 0 && up*4 > letters
+}
