@@ -18,6 +18,7 @@ type token struct {
 	isNum      bool
 	rng        bool // a range written "8-12": num is the upper bound
 	sentence   int  // index of the sentence the token belongs to
+	afterTimes bool // a "×" or "*" stands between this token and the last
 }
 
 //go:generate go run ./internal/confusablesgen -out confusables_table.go
@@ -80,7 +81,7 @@ func superscript(r rune) (byte, bool) {
 }
 
 func isWordRune(r rune) bool {
-	if unicode.IsLetter(r) || unicode.IsNumber(r) {
+	if unicode.IsLetter(r) || unicode.IsNumber(r) || unicode.IsMark(r) {
 		return true
 	}
 	if _, ok := superscript(r); ok {
@@ -116,6 +117,7 @@ func tokenize(text string) []token {
 	var sb strings.Builder
 	i := 0
 	prev := ' ' // the rune before i, ignoring invisibles
+	times := false
 	for i < len(text) {
 		r, w := utf8.DecodeRuneInString(text[i:])
 		if invisible(r) {
@@ -126,6 +128,9 @@ func tokenize(text string) []token {
 		if !signed && !isWordRune(r) {
 			if sentenceEnd(r) && !(r == '.' && startsDigit(text[i+w:])) {
 				sentence++
+			}
+			if r == '×' || r == '*' {
+				times = true
 			}
 			prev = r
 			i += w
@@ -158,8 +163,10 @@ func tokenize(text string) []token {
 		prev = 'a'
 		if tk, ok := makeToken(sb.String(), start, i); ok {
 			tk.sentence = sentence
+			tk.afterTimes = times
 			toks = append(toks, tk)
 		}
+		times = false
 	}
 	return collapseNumbers(collapseLetters(toks))
 }
@@ -191,11 +198,14 @@ func joinsHere(text string, i, w int, r rune, sofar string) bool {
 	if j >= len(text) {
 		return false
 	}
-	next, _ := utf8.DecodeRuneInString(text[j:])
+	next, nw := utf8.DecodeRuneInString(text[j:])
+	last, _ := utf8.DecodeLastRuneInString(sofar)
+	if r == '^' && (next == '-' || next == '+') && unicode.IsDigit(last) {
+		return startsDigit(text[j+nw:]) // "10^-7"
+	}
 	if !isWordRune(next) {
 		return false
 	}
-	last, _ := utf8.DecodeLastRuneInString(sofar)
 	switch r {
 	case ',', ':', '×', '^':
 		return unicode.IsDigit(last) && unicode.IsDigit(next)
@@ -210,22 +220,28 @@ func joinsHere(text string, i, w int, r rune, sofar string) bool {
 func makeToken(raw string, start, end int) (token, bool) {
 	// Superscripts after a digit are an exponent ("10⁻⁷" → "10^-7"); NFKC
 	// would otherwise flatten them into the mantissa.
-	raw = exponents(raw)
-	s := norm.NFKC.String(raw)
-	s = strings.NewReplacer("\u2212", "-", "\u2011", "-", "’", "'", "℃", "°c", "℉", "°f").Replace(s)
-	s = strings.TrimRight(s, ".,-/'·:^×")
-	s = strings.TrimSuffix(s, "'s")
+	s := raw
+	if !isASCII(s) {
+		s = norm.NFKC.String(exponents(s))
+		s = unicodeFolds.Replace(s)
+	}
+	s = trimWord(s)
 	if s == "" {
 		return token{}, false
 	}
 	var sb strings.Builder
 	sb.Grow(len(s))
 	letters, digits := 0, 0
+	ascii := isASCII(s)
 	for _, r := range s {
-		if c, ok := confusableTable[r]; ok {
-			r = c
+		if !ascii {
+			if c, ok := confusableTable[r]; ok {
+				r = c
+			}
+			r = unicode.ToLower(r)
+		} else if r >= 'A' && r <= 'Z' {
+			r += 'a' - 'A'
 		}
-		r = unicode.ToLower(r)
 		switch {
 		case unicode.IsLetter(r):
 			letters++
@@ -235,16 +251,63 @@ func makeToken(raw string, start, end int) (token, bool) {
 		sb.WriteRune(r)
 	}
 	t := token{text: sb.String(), start: start, end: end}
-	if letters >= 2 && digits+strings.Count(t.text, "@")+strings.Count(t.text, "$") >= 1 && letters >= digits && !looksLikeIdentifier(t.text) {
+	if letters >= 2 && digits+strings.Count(t.text, "@")+strings.Count(t.text, "$") >= 1 && letters >= digits && !strings.ContainsAny(t.text, "^,:×") && !looksLikeIdentifier(t.text) {
 		var lb strings.Builder
 		for _, r := range t.text {
 			r, _ = leet(r)
 			lb.WriteRune(r)
 		}
-		t.text = lb.String()
+		// Keep the mapping only when it reads back as the same one word.
+		if l := trimWord(strings.TrimLeft(lb.String(), "+-")); l != "" && oneWord(l) {
+			t.text = l
+		}
 	}
 	t.num, t.rng, t.isNum = parseNumber(t.text)
 	return t, true
+}
+
+// oneWord reports whether the tokenizer reads s as one word.
+func oneWord(s string) bool {
+	i := 0
+	for i < len(s) {
+		r, w := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case isWordRune(r), i == 0 && (r == '-' || r == '+') && startsDigit(s[w:]):
+		case i > 0 && joiner(r) && joinsHere(s, i, w, r, s[:i]):
+		default:
+			return false
+		}
+		i += w
+	}
+	return s != ""
+}
+
+// trimWord drops trailing joiners and a possessive "'s".
+func trimWord(s string) string {
+	for {
+		t := strings.TrimSuffix(strings.TrimRight(s, ".,-/'·:^×‑"), "'s")
+		t = strings.TrimLeft(t, ".,/'·:^×‑")
+		if len(t) > 0 && (t[0] == '-' || t[0] == '+') && !startsDigit(t[1:]) {
+			t = t[1:]
+		}
+		if t == s {
+			return s
+		}
+		s = t
+	}
+}
+
+// unicodeFolds writes the signs and apostrophes NFKC keeps as their ASCII
+// forms.
+var unicodeFolds = strings.NewReplacer("\u2212", "-", "\u2044", "/", "\u2011", "-", "’", "'", "℃", "°c", "℉", "°f")
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
 }
 
 // exponents rewrites superscript digits that follow a digit as "^digits".
@@ -262,12 +325,12 @@ func exponents(s string) string {
 	var sb strings.Builder
 	var last rune
 	inExp := false
-	for _, r := range s {
+	for i, r := range s {
 		c, ok := superscript(r)
 		switch {
 		case ok && inExp:
 			sb.WriteByte(c)
-		case ok && last >= '0' && last <= '9':
+		case ok && last >= '0' && last <= '9' && superscriptDigitAhead(s[i:]):
 			sb.WriteByte('^')
 			sb.WriteByte(c)
 			inExp = true
@@ -278,6 +341,20 @@ func exponents(s string) string {
 		last = r
 	}
 	return sb.String()
+}
+
+// superscriptDigitAhead reports a run of superscripts that holds a digit.
+func superscriptDigitAhead(s string) bool {
+	for _, r := range s {
+		c, ok := superscript(r)
+		if !ok {
+			return false
+		}
+		if c >= '0' && c <= '9' {
+			return true
+		}
+	}
+	return false
 }
 
 // looksLikeIdentifier keeps part numbers and model codes ("rb-2210-04",
@@ -411,12 +488,16 @@ func singleLetter(s string) bool {
 }
 
 // Normalize returns the normalised form of text that the rule pack is
-// matched against: tokens separated by single spaces. It is idempotent.
+// matched against: tokens separated by single spaces, sentences by " . ".
+// It is idempotent.
 func Normalize(text string) string {
 	toks := tokenize(text)
 	var sb strings.Builder
 	for i, t := range toks {
-		if i > 0 {
+		switch {
+		case i > 0 && t.sentence != toks[i-1].sentence:
+			sb.WriteString(" . ")
+		case i > 0:
 			sb.WriteByte(' ')
 		}
 		sb.WriteString(t.text)

@@ -21,6 +21,9 @@ func isNumberWord(s string) bool {
 	return a || b || c || s == "point" || s == "a"
 }
 
+// maxNumberWords bounds the words read as one spelled number.
+const maxNumberWords = 16
+
 // collapseNumbers rewrites spelled and split numbers into one numeric
 // token spanning the words, the way inverse text normalisation does:
 //
@@ -51,6 +54,19 @@ func collapseNumbers(toks []token) []token {
 // number of tokens consumed, 0 when no rewrite applies (a lone numeric
 // token is left as it is).
 func readNumber(toks []token, i int) (token, int) {
+	switch t := toks[i]; {
+	case t.isNum:
+		if i+1 >= len(toks) {
+			return token{}, 0
+		}
+		switch next := toks[i+1].text; {
+		case next == "e", next == "times", next == "x", strings.HasPrefix(next, "10^"):
+		default:
+			return token{}, 0
+		}
+	case !isNumberWord(t.text) && t.text != "plus" && t.text != "minus" && t.text != "negative":
+		return token{}, 0
+	}
 	j := i
 	prefix := ""
 	switch {
@@ -92,7 +108,7 @@ func readNumber(toks []token, i int) (token, int) {
 	}
 	text := strconv.FormatFloat(v, 'f', -1, 64)
 	if len(text) > 24 {
-		text = strconv.FormatFloat(v, 'g', -1, 64)
+		text = strings.Replace(strconv.FormatFloat(v, 'g', -1, 64), "e+", "e", 1)
 	}
 	if prefix == "±" {
 		text = "±" + text
@@ -127,7 +143,9 @@ func readMantissa(toks []token, i int) (string, int, bool) {
 		return strconv.FormatFloat(t.num, 'g', -1, 64), i + 1, true
 	}
 	j := i
-	for j < len(toks) && isNumberWord(toks[j].text) && toks[j].sentence == toks[i].sentence {
+	// A spoken number is a handful of words; the bound keeps a long run
+	// of number words linear.
+	for j < len(toks) && j-i < maxNumberWords && isNumberWord(toks[j].text) && toks[j].sentence == toks[i].sentence {
 		j++
 	}
 	for k := j; k > i; k-- {
@@ -161,7 +179,7 @@ func readExponent(toks []token, i int) (string, int, bool) {
 		j += 4
 	case at(toks, j, "times", "10", "to", "the"):
 		j += 4
-	case j < len(toks) && strings.HasPrefix(toks[j].text, "10^") && toks[j].isNum:
+	case j < len(toks) && toks[j].afterTimes && strings.HasPrefix(toks[j].text, "10^") && toks[j].isNum:
 		return strings.TrimPrefix(toks[j].text, "10^"), j + 1, true
 	case (at(toks, j, "x") || at(toks, j, "times")) && j+1 < len(toks) && strings.HasPrefix(toks[j+1].text, "10^") && toks[j+1].isNum:
 		return strings.TrimPrefix(toks[j+1].text, "10^"), j + 2, true

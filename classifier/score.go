@@ -40,7 +40,7 @@ type analysis struct {
 	identifiers []int // token indexes
 	idSpans     []Span
 	tolerances  []int // token indexes of ± tolerances
-	sentStart   map[int]bool
+	sentStart   []bool
 	question    bool
 	dampers     []*phrase
 	dampSpans   []Span
@@ -119,7 +119,8 @@ func (e *Engine) analyze(text string) *analysis {
 		kept = append(kept, h)
 	}
 	a.hits = kept
-	a.sentStart = map[int]bool{0: true}
+	a.sentStart = make([]bool, len(toks))
+	a.sentStart[0] = true
 	for i, t := range toks {
 		if i > 0 && t.sentence != toks[i-1].sentence {
 			a.sentStart[i] = true
@@ -150,18 +151,24 @@ func (e *Engine) analyze(text string) *analysis {
 // same kind ("jammer" inside "jammer pod", "game" inside "video game"), so
 // one phrase counts once.
 func dropContained(hits []hit) []hit {
+	slices.SortStableFunc(hits, func(x, y hit) int {
+		if x.first != y.first {
+			return x.first - y.first
+		}
+		return (y.end - y.first) - (x.end - x.first)
+	})
+	type reach struct{ first, end int }
+	far := map[string]reach{} // per kind: the match reaching furthest so far
 	out := hits[:0]
-	for i, h := range hits {
-		inside := false
-		for j, o := range hits {
-			if i != j && o.p.kind == h.p.kind && o.first <= h.first && o.end >= h.end && o.end-o.first > h.end-h.first {
-				inside = true
-				break
-			}
+	for _, h := range hits {
+		r, ok := far[h.p.kind]
+		if ok && (r.end > h.end || r.end == h.end && r.first < h.first) {
+			continue
 		}
-		if !inside {
-			out = append(out, h)
+		if !ok || h.end > r.end {
+			far[h.p.kind] = reach{h.first, h.end}
 		}
+		out = append(out, h)
 	}
 	return out
 }
@@ -281,9 +288,10 @@ func (e *Engine) scoreWindow(a *analysis, first, end int, carry map[string]float
 	anchors := map[string]float64{}
 	terms := map[string]bool{}
 	intent, procedure, imperative := 0, 0, false
-	for _, h := range a.hits {
-		if h.first < first || h.first >= end {
-			continue
+	k, _ := slices.BinarySearchFunc(a.hits, first, func(h hit, t int) int { return h.first - t })
+	for _, h := range a.hits[k:] {
+		if h.first >= end {
+			break
 		}
 		switch h.p.kind {
 		case KindAnchor:
