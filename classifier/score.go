@@ -318,9 +318,14 @@ func (e *Engine) scoreWindow(a *analysis, first, end int, carry map[string]float
 			w.carried = true
 		}
 	}
-	for c, wt := range anchors {
-		w.cats = append(w.cats, c)
+	for _, wt := range anchors {
 		w.a = max(w.a, wt)
+	}
+	// Generic words name a category only when nothing stronger does.
+	for c, wt := range anchors {
+		if wt >= 2 || w.a < 2 {
+			w.cats = append(w.cats, c)
+		}
 	}
 	slices.Sort(w.cats)
 	if n := len(terms); n > 1 {

@@ -2,9 +2,9 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -12,7 +12,7 @@ import (
 func classify(t *testing.T, input string, args ...string) (code int, lines []map[string]any, stderr string) {
 	t.Helper()
 	var out, errb bytes.Buffer
-	code = run(context.Background(), append([]string{"classify"}, args...), strings.NewReader(input), &out, &errb)
+	code = runClassify(args, strings.NewReader(input), &out, &errb)
 	for _, l := range strings.Split(strings.TrimSpace(out.String()), "\n") {
 		if l == "" {
 			continue
@@ -27,20 +27,27 @@ func classify(t *testing.T, input string, args ...string) (code int, lines []map
 }
 
 func TestClassifyCommand(t *testing.T) {
-	code, lines, _ := classify(t, "Torque the TVC actuator bolts to 45 in-lb.\n{\"id\":\"x1\",\"text\":\"The cafeteria opens at 7.\"}\n")
-	if code != 0 || len(lines) != 2 {
-		t.Fatalf("code %d, %d lines", code, len(lines))
+	in := "Torque the TVC actuator bolts to 45 in-lb.\r\n\n{\"id\":\"x1\",\"text\":\"The cafeteria opens at 7.\"}\n{\"id\":7,\"text\":\"Gyro drifts 0.01 deg/hr.\",\"party\":\"foreign\"}"
+	code, lines, stderr := classify(t, in)
+	if code != 0 || len(lines) != 3 {
+		t.Fatalf("code %d, %d lines: %s", code, len(lines), stderr)
 	}
 	if lines[0]["id"] != "1" || lines[0]["action"] != "block" || lines[0]["controlled"] != true {
 		t.Errorf("line 1: %v", lines[0])
 	}
-	if lines[1]["id"] != "x1" || lines[1]["action"] != "allow" {
-		t.Errorf("line 2: %v", lines[1])
+	if lines[1]["id"] != "x1" || lines[1]["action"] != "allow" || lines[1]["controlled"] != false {
+		t.Errorf("line 3: %v", lines[1])
 	}
-	for _, k := range []string{"score", "categories", "rules"} {
+	if lines[2]["id"] != 7.0 || lines[2]["action"] != "redact" || lines[2]["party"] != "foreign" || !strings.Contains(lines[2]["redacted"].(string), "[redacted]") {
+		t.Errorf("line 4: %v", lines[2])
+	}
+	for _, k := range []string{"id", "action", "controlled", "score", "categories", "rules", "spans", "markings", "pack_version"} {
 		if _, ok := lines[0][k]; !ok {
 			t.Errorf("decision lacks %q", k)
 		}
+	}
+	if _, ok := lines[0]["trace"]; ok {
+		t.Error("trace without --explain")
 	}
 	// A verified U.S. person is allowed the same text.
 	if _, l, _ := classify(t, "Torque the TVC actuator bolts to 45 in-lb.\n", "--party", "us-person"); l[0]["action"] != "allow" {
@@ -48,13 +55,30 @@ func TestClassifyCommand(t *testing.T) {
 	}
 }
 
+func TestClassifyExplainAndSession(t *testing.T) {
+	in := "what thrust does the rocket motor make\nIt makes about forty five kilonewtons.\n"
+	code, lines, stderr := classify(t, in, "--explain", "--session", "--direction", "outbound")
+	if code != 0 || len(lines) != 2 {
+		t.Fatalf("code %d, %d lines", code, len(lines))
+	}
+	if _, ok := lines[1]["trace"].([]any); !ok || !strings.Contains(stderr, "2: ") || !strings.Contains(stderr, "R=") {
+		t.Errorf("no trace: %v\n%s", lines[1], stderr)
+	}
+	if lines[1]["action"] == "allow" {
+		t.Errorf("the caller's topic did not carry: %v", lines[1])
+	}
+	if _, l, _ := classify(t, in); l[1]["action"] != "allow" {
+		t.Errorf("without --session: %v", l[1])
+	}
+}
+
 func TestClassifyBadLinesContinue(t *testing.T) {
-	in := "{\"id\":1,\"text\":\"ok\"}\n{not json\n{\"id\":3}\n\xff\xfe\n{\"id\":5,\"text\":\"fine\"}\n"
+	in := "{\"id\":1,\"text\":\"ok\"}\n{not json\n{\"id\":3}\n\xff\xfe\n{\"id\":5,\"text\":\"fine\",\"party\":\"martian\"}\n{\"id\":6,\"text\":\"fine\"}\n"
 	code, lines, stderr := classify(t, in)
 	if code != 1 || len(lines) != 2 {
 		t.Fatalf("code %d, %d decisions; want 1 and 2", code, len(lines))
 	}
-	for _, want := range []string{"line 2: not a JSON object", `line 3: object has no "text"`, "line 4: not valid UTF-8"} {
+	for _, want := range []string{"line 2: not a JSON object", `line 3: object has no "text"`, "line 4: not valid UTF-8", `line 5: unknown party "martian"`} {
 		if !strings.Contains(stderr, want) {
 			t.Errorf("stderr lacks %q:\n%s", want, stderr)
 		}
@@ -62,19 +86,61 @@ func TestClassifyBadLinesContinue(t *testing.T) {
 	if code, _, stderr := classify(t, "x\n", "--policy", "/nonexistent.yaml"); code != 2 || !strings.Contains(stderr, "nonexistent") {
 		t.Errorf("bad policy: %d %q", code, stderr)
 	}
+	if code, _, _ := classify(t, "x\n", "--party", "martian"); code != 2 {
+		t.Errorf("bad --party: %d", code)
+	}
+	if code, _, _ := classify(t, "x\n", "--direction", "up"); code != 2 {
+		t.Errorf("bad --direction: %d", code)
+	}
 }
 
-// TestClassifyDevSet reads the development set as DESIGN.md promises.
+func TestClassifyPolicyFile(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "bad.yaml")
+	if err := os.WriteFile(p, []byte("version: \"1\"\nthresholds: {redact: 12, block: 10, accumulator: 15}\nanchors: {USML-I: {3: [rifle]}}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, _, stderr := classify(t, "x\n", "--policy", p)
+	if code != 2 || !strings.Contains(stderr, p+":2: thresholds") {
+		t.Errorf("code %d, stderr %q", code, stderr)
+	}
+}
+
+// TestClassifyDevSet reads the development set as DESIGN.md promises and
+// holds the command to the acceptance bar for an unknown party.
 func TestClassifyDevSet(t *testing.T) {
 	f, err := os.ReadFile("../../classifier/testdata/dev.jsonl")
 	if err != nil {
 		t.Fatal(err)
 	}
-	code, lines, _ := classify(t, string(f), "--explain")
+	code, lines, _ := classify(t, string(f))
 	if code != 0 || len(lines) != 200 {
 		t.Fatalf("code %d, %d decisions", code, len(lines))
 	}
-	if _, ok := lines[0]["explain"]; !ok {
-		t.Error("--explain added no trace")
+	label := map[string]string{}
+	for _, l := range strings.Split(strings.TrimSpace(string(f)), "\n") {
+		var r struct{ ID, Label string }
+		if err := json.Unmarshal([]byte(l), &r); err != nil {
+			t.Fatal(err)
+		}
+		label[r.ID] = r.Label
+	}
+	var tp, fn, fp, tn int
+	for _, d := range lines {
+		flagged := d["action"] != "allow"
+		switch c := label[d["id"].(string)] == "controlled"; {
+		case c && flagged:
+			tp++
+		case c:
+			fn++
+		case flagged:
+			fp++
+		default:
+			tn++
+		}
+	}
+	recall, fpr := float64(tp)/float64(tp+fn), float64(fp)/float64(fp+tn)
+	t.Logf("voicegw classify on the development set: recall %.3f, false-positive rate %.3f", recall, fpr)
+	if recall < 0.95 || fpr > 0.05 {
+		t.Errorf("recall %.3f, false-positive rate %.3f", recall, fpr)
 	}
 }
