@@ -3,27 +3,60 @@
 // technical data controlled under the ITAR (22 CFR 120.33) or the EAR, and
 // what to do about it for the party who would hear it.
 //
-// It is deterministic and explainable. A versioned rule pack (YAML, one
-// embedded by default) lists anchors per USML category and CCL entry,
-// lifecycle and procedure cues, units, identifier shapes, export-control
-// markings and dampers. Text is normalised (NFKC, case folding, invisible
-// characters removed, look-alike letters mapped, leetspeak undone, spaced
-// letters joined, spelled numbers turned into values) with every token's
-// offsets kept into the original, and one Aho-Corasick pass finds every
-// lexicon term. The score follows the model in the rule pack's notes:
+// It is deterministic and explainable, and imports nothing of voicegw's.
+//
+// Normalisation (normalize.go, numbers.go) turns the text into tokens, each
+// keeping its byte span in the original: NFKC, case folding, zero-width
+// and bidi controls removed, look-alike characters mapped to their Latin
+// skeleton (a table generated from Unicode's confusables data), leetspeak
+// undone on alphabetic-dominant tokens, spaced-out letters joined ("s e e k
+// e r"), and spelled or written numbers read as values the way ASR inverse
+// text normalisation does ("forty five", "point oh one", "minus forty",
+// "plus or minus point one", "one e minus seven", "3 × 10⁵", "1e-10",
+// ranges "8-12"). Normalize shows the result; it is idempotent.
+//
+// The rule pack (pack.go, packs/default.yaml, embedded) is versioned YAML:
+// anchors per USML category and ECCN with weights 1–3, lifecycle and
+// procedure cues, units with their dimension and SI value, CCL parameter
+// thresholds, identifier shapes, strong, weak and negative markings, and
+// kinds of dampers. Every term is normalised like the text and compiled
+// into one Aho-Corasick automaton, so one pass finds every term; numbers
+// are then paired with units and converted to SI so thresholds compare
+// ("0.01 deg/hr" is 4.8e-8 rad/s, under 7A002's 0.5 °/h).
+//
+// Scoring (score.go) follows the domain notes' model per window: a window
+// is a run of whole sentences ending at each sentence, at most 48 tokens,
+// so anchors, intent and quantities combine only when they are close.
 //
 //	R = A × (1 + L + Q) + D
 //
-// where A is the strongest anchor (3 defense-specific, 2 dual-use, 1
-// generic, plus a half for each further distinct anchor, at most 4; a
-// technical quantity with no anchor counts as A = 1), L the intent (1 for
-// a lifecycle verb, 2 for procedure language), Q the specificity (numbers
-// with engineering units, tolerances and identifiers, at most 3) and D the
-// dampers (public-domain, textbook, marketing, business and question
-// framing, down to -3). A strong marking blocks by itself. For a verified
-// U.S. person everything is allowed (markings are still reported); for a
-// foreign or unknown party R at or above the pack's redact threshold
-// redacts the quantities and identifiers, and at or above block blocks.
+// A is the strongest anchor (3 defense-specific, 2 dual-use, 1 generic),
+// plus 0.5 for each further distinct anchor of weight 2 or 3, at most 4; a
+// quantity with no anchor counts as A = 1. L is 1 for a lifecycle verb and
+// 2 for procedure language (an imperative, or several procedure cues). Q is
+// the unit weights of the numbers with units, +0.5 for several, +1 for a
+// tolerance or range, +1 for a CCL threshold crossed near an anchor of its
+// category, +1 for a quantity answering a carried topic, +1 per identifier,
+// at most 3. D frames the whole text: -1 per damper match (fiction, history
+// and refusals -2), -1 for money, -1 for a question, -2 for a
+// public-release marking, at least -3. The text's score is its best
+// window's. A strong marking blocks by itself (unless it is only asked
+// about). For a foreign or unknown party R ≥ redact (7) redacts and R ≥
+// block (10) blocks; a verified U.S. person is always allowed, and the
+// decision still reports Controlled and the markings for the audit log.
+//
+// Redaction (redact.go) replaces the quantities, identifiers and numbers
+// of every window at or above the redact threshold with "[redacted]"; a
+// window whose score comes from words alone loses its sentences.
+//
+// A Session (session.go) adds a call's context: the anchors of each text
+// (weight ≥ 2) stay live for the next texts at the text's anchor strength,
+// decaying ×0.6 per text until below 0.9 (about three sentences for a
+// Tier-1 anchor), so "about forty five kilonewtons" after "what thrust does
+// the motor make" is caught; and a per-category accumulator sums the scores
+// of texts allowed with R ≥ 4, halving every five caller turns, and blocks
+// and escalates once a category reaches the pack's accumulator threshold
+// (15): piecemeal extraction.
 package classifier
 
 import (

@@ -392,3 +392,26 @@ func BenchmarkNormalize(b *testing.B) {
 		i++
 	}
 }
+
+// TestConcurrentUse: one engine serves many sessions at once (run with
+// -race).
+func TestConcurrentUse(t *testing.T) {
+	e := engine(t)
+	rows := loadSet(t, devSetPath(t))
+	done := make(chan struct{})
+	for g := range 4 {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			s := e.NewSession()
+			for i, r := range rows {
+				if i%4 == g {
+					s.Classify(r.Text, PartyUnknown, Inbound)
+					e.Classify(r.Text, PartyForeign, Outbound)
+				}
+			}
+		}()
+	}
+	for range 4 {
+		<-done
+	}
+}
