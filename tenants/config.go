@@ -1,25 +1,32 @@
-// Package tenants holds voicegw's multi-tenant configuration: one YAML file
-// with listeners, backends that declare their boundary (region and impact
-// level), and tenants that declare what boundary they need. Loading goes
-// defaults → strict decode (unknown fields are errors) → secret references
-// resolved → validation, and every problem names its field path and line.
+// Package tenants is voicegw's multi-tenancy: the one YAML config file
+// (listeners, backends that declare their boundary, tenants that declare
+// what boundary they need), the boundary-aware router, API keys and call
+// tokens, U.S.-person admission, and per-tenant rate and concurrency limits
+// in process or shared by every replica through Redis.
+//
+// Loading goes defaults → strict decode (unknown fields are errors) →
+// secret references resolved → validation, and every problem names its
+// field path and line:
+//
+//	voicegw.yaml:14: tenants[1].limits.max_concurrent_calls: must be > 0
 package tenants
 
 import (
 	"bytes"
+	"crypto/tls"
 	"errors"
 	"fmt"
-	"net"
-	"net/url"
+	"io"
 	"os"
-	"strconv"
+	"slices"
 	"strings"
 	"time"
 
 	"go.yaml.in/yaml/v3"
 )
 
-// Config is the whole gateway configuration.
+// Config is the whole gateway configuration. Get one from Load or Parse:
+// a Config built by hand has no resolved secrets and no loaded keys.
 type Config struct {
 	Listen   Listen    `yaml:"listen"`
 	Audit    Audit     `yaml:"audit"`
@@ -29,17 +36,18 @@ type Config struct {
 	Tenants  []Tenant  `yaml:"tenants"`
 }
 
-// Listen is where the gateway serves.
+// Listen is where the gateway serves. SIP listeners will join here.
 type Listen struct {
-	// HTTP is the address of the softphone, signaling and /metrics.
-	// Default "127.0.0.1:8080".
+	// HTTP is the address of the softphone, signaling, /v1/tokens and
+	// /metrics. Default "127.0.0.1:8080".
 	HTTP string `yaml:"http"`
 	// Media is the one UDP address of every WebRTC call. Default the HTTP
 	// host with a random port.
 	Media string `yaml:"media"`
 	// NAT1To1IPs are public addresses advertised for Media behind 1:1 NAT.
 	NAT1To1IPs []string `yaml:"nat_1to1_ips"`
-	// TLS serves HTTPS when both files are set.
+	// TLSCert and TLSKey (PEM files) serve HTTPS; both or neither. They
+	// are loaded at check time, so a bad pair is a config error.
 	TLSCert string `yaml:"tls_cert"`
 	TLSKey  string `yaml:"tls_key"`
 }
@@ -49,77 +57,142 @@ type Audit struct {
 	// Path is the JSON-lines audit file. Default standard error.
 	Path string `yaml:"path"`
 	// Salt keys the span hashes (a secret reference). Default a random
-	// salt per process.
+	// salt per process, which makes hashes incomparable across restarts.
 	Salt Secret `yaml:"salt"`
 }
 
-// Redis shares limits among replicas.
+// Redis shares limits among replicas. Without it each replica enforces
+// every tenant's full limits on its own.
 type Redis struct {
+	// URL is redis://host:port/db or rediss:// (TLS). A password goes in
+	// Password, never in the URL.
 	URL string `yaml:"url"`
 	// Password is a secret reference.
 	Password Secret `yaml:"password"`
 	// LocalShare is the fraction of a tenant's limits one replica enforces
-	// alone while Redis is unreachable. Default 0.5.
+	// alone while Redis is unreachable, in (0, 1]. Default 0.5.
 	LocalShare float64 `yaml:"local_share"`
-	// LeaseTTL is how long a concurrency lease lives without a heartbeat.
+	// LeaseTTL is how long a concurrency lease outlives its last heartbeat,
+	// so how long a crashed replica's calls hold their slots. At least 1s.
 	// Default 15s.
 	LeaseTTL Duration `yaml:"lease_ttl"`
 }
 
 // Tokens configures the call tokens minted at POST /v1/tokens.
+//
+// Call tokens are HS256 JWTs. Every party that signs or verifies them is a
+// gateway replica holding the same key, so an asymmetric scheme would add a
+// key pair to distribute without removing the shared secret; the algorithm
+// is pinned on verification, so a token cannot pick its own.
 type Tokens struct {
 	// SigningKey is an HMAC-SHA-256 key of at least 32 bytes (a secret
-	// reference). Required when any tenant has API keys.
+	// reference), the same on every replica. Required when any tenant has
+	// API keys.
 	SigningKey Secret `yaml:"signing_key"`
 	// Issuer is the tokens' "iss". Default "voicegw".
 	Issuer string `yaml:"issuer"`
 }
 
+// Backend roles.
+const (
+	RoleASR = "asr"
+	RoleLLM = "llm"
+	RoleTTS = "tts"
+)
+
 // Backend is one ASR, LLM or TTS engine and the boundary it runs in.
 type Backend struct {
-	Name        string   `yaml:"name"`
-	Role        string   `yaml:"role"` // asr | llm | tts
-	URL         string   `yaml:"url"`
-	Model       string   `yaml:"model"`
-	APIKey      Secret   `yaml:"api_key"`
-	Region      string   `yaml:"region"`
-	ImpactLevel string   `yaml:"impact_level"` // IL2 | IL4 | IL5 | IL6
-	Mode        string   `yaml:"mode"`         // asr: realtime (default) | batch
-	Voice       string   `yaml:"voice"`        // tts
-	Timeout     Duration `yaml:"timeout"`
-	CAFile      string   `yaml:"ca_file"`
-	ClientCert  string   `yaml:"client_cert"`
-	ClientKey   string   `yaml:"client_key"`
+	// Name is how tenants refer to it ([A-Za-z0-9._-], at most 64).
+	Name string `yaml:"name"`
+	// Role is asr, llm or tts.
+	Role string `yaml:"role"`
+	// URL is the engine's base URL: https or wss, or http/ws on loopback.
+	URL    string `yaml:"url"`
+	Model  string `yaml:"model"`
+	APIKey Secret `yaml:"api_key"`
+	// Region is where the engine runs (e.g. us-gov-west-1).
+	Region string `yaml:"region"`
+	// ImpactLevel is the highest DoD impact level it is authorised for:
+	// IL2, IL4, IL5 or IL6.
+	ImpactLevel string `yaml:"impact_level"`
+	// Mode is for asr: realtime (default, streaming WebSocket) or batch.
+	Mode string `yaml:"mode"`
+	// Voice is for tts.
+	Voice string `yaml:"voice"`
+	// Timeout bounds one request. Default the client's.
+	Timeout Duration `yaml:"timeout"`
+	// CAFile (PEM) replaces the system roots for this backend.
+	CAFile string `yaml:"ca_file"`
+	// ClientCert and ClientKey (PEM) authenticate the gateway (mTLS).
+	ClientCert string `yaml:"client_cert"`
+	ClientKey  string `yaml:"client_key"`
+
+	tlsConf *tls.Config // built from the files above at load
+}
+
+// TLSConfig is the client TLS configuration for this backend: TLS 1.2 or
+// later, CAFile as the roots when set, the client certificate when set. It
+// returns nil, nil when the backend sets none of them (system defaults).
+func (b Backend) TLSConfig() (*tls.Config, error) {
+	if b.tlsConf != nil {
+		return b.tlsConf.Clone(), nil
+	}
+	return b.buildTLS()
 }
 
 // Tenant is one organisation using the gateway.
 type Tenant struct {
-	ID          string   `yaml:"id"`
-	Name        string   `yaml:"name"`
-	ImpactLevel string   `yaml:"impact_level"` // the level its data requires
-	Regions     []string `yaml:"regions"`      // where its data may go
-	ASR         []string `yaml:"asr"`          // backend names, in order of preference
-	LLM         []string `yaml:"llm"`
-	TTS         []string `yaml:"tts"`
-	// APIKeys are SHA-256 hashes ("sha256:<hex>") of the tenant's keys.
-	APIKeys      []APIKey `yaml:"api_keys"`
-	TokenTTL     Duration `yaml:"token_ttl"`
-	USPersonOnly bool     `yaml:"us_person_only"`
-	Limits       Limits   `yaml:"limits"`
-	Pipeline     Pipeline `yaml:"pipeline"`
+	// ID names the tenant in tokens, logs, metrics and Redis keys
+	// ([A-Za-z0-9._-], at most 64).
+	ID   string `yaml:"id"`
+	Name string `yaml:"name"`
+	// ImpactLevel is the level its data requires: every backend it uses
+	// must be authorised for this level or higher.
+	ImpactLevel string `yaml:"impact_level"`
+	// Regions are where its data may go.
+	Regions []string `yaml:"regions"`
+	// ASR, LLM and TTS name its backends in order of preference; the
+	// first serves and the rest are failover, all inside the boundary.
+	ASR []string `yaml:"asr"`
+	LLM []string `yaml:"llm"`
+	TTS []string `yaml:"tts"`
+	// APIKeys are the hashes of the keys its servers present at
+	// POST /v1/tokens.
+	APIKeys []APIKey `yaml:"api_keys"`
+	// TokenTTL is the longest life of a call token, 10s to 24h.
+	// Default 5m.
+	TokenTTL Duration `yaml:"token_ttl"`
+	// USPersonOnly refuses every caller not attested as a U.S. person.
+	USPersonOnly bool `yaml:"us_person_only"`
+	// IdP, when set, makes the tenant's own identity provider's JWTs
+	// valid call tokens.
+	IdP *IdP `yaml:"idp"`
+	// Limits are the tenant's rate and concurrency limits.
+	Limits Limits `yaml:"limits"`
+	// Pipeline overrides the turn pipeline's defaults.
+	Pipeline Pipeline `yaml:"pipeline"`
 }
 
 // APIKey is one stored key hash.
+//
+// Keys are random secrets of at least 128 bits issued by the operator, not
+// passwords, so a fast hash is enough: guessing a key is infeasible however
+// fast the hash, and SHA-256 keeps the check cheap and the graph free of a
+// password-hashing module. The config never holds the key itself.
 type APIKey struct {
-	ID   string `yaml:"id"`
+	// ID names the key in logs (so a key can be rotated by id).
+	ID string `yaml:"id"`
+	// Hash is "sha256:" and the lowercase hex SHA-256 of the key:
+	// printf %s "$KEY" | sha256sum.
 	Hash string `yaml:"hash"`
 }
 
-// Limits are per tenant. Zero means the default given.
+// Limits are per tenant. A field left out takes the default given; a field
+// given must be > 0.
 type Limits struct {
 	// CallsPerSecond is the call-attempt rate. Default 5.
 	CallsPerSecond float64 `yaml:"calls_per_second"`
-	// Burst is the call-attempt burst. Default 10.
+	// Burst is how many attempts may come at once. Default 10.
 	Burst int `yaml:"burst"`
 	// MaxConcurrentCalls caps calls in progress. Default 20.
 	MaxConcurrentCalls int `yaml:"max_concurrent_calls"`
@@ -127,13 +200,43 @@ type Limits struct {
 	LLMTokensPerMinute int `yaml:"llm_tokens_per_minute"`
 }
 
-// Pipeline overrides per tenant.
+// Parties a caller may be in the classifier's eyes.
+const (
+	PartyUSPerson = "us-person"
+	PartyForeign  = "foreign"
+	PartyUnknown  = "unknown"
+)
+
+// Pipeline overrides per tenant. Zero values keep the gateway's defaults.
 type Pipeline struct {
-	SystemPrompt     string   `yaml:"system_prompt"`
-	Greeting         string   `yaml:"greeting"`
-	Hangover         Duration `yaml:"hangover"`
+	SystemPrompt string `yaml:"system_prompt"`
+	// Greeting is spoken as soon as the call connects.
+	Greeting string `yaml:"greeting"`
+	// Hangover is the silence that ends a caller's turn, 100ms to 5s.
+	Hangover Duration `yaml:"hangover"`
+	// FirstTokenBudget is the budget from final transcript to the first
+	// LLM token.
 	FirstTokenBudget Duration `yaml:"first_token_budget"`
+	// FirstAudioBudget is the budget from the caller's end of speech to
+	// the first reply audio.
 	FirstAudioBudget Duration `yaml:"first_audio_budget"`
+	// DefaultParty is the party of a caller whose credential carries no
+	// U.S.-person attestation: unknown (the default) or foreign; both are
+	// treated as foreign by the classifier. It cannot be us-person: that
+	// status comes only from an attestation about the caller.
+	DefaultParty string `yaml:"default_party"`
+}
+
+// Party is the classifier party of p on tenant t: us-person when attested,
+// else the tenant's default party.
+func (t *Tenant) Party(p Principal) string {
+	switch {
+	case p.USPerson:
+		return PartyUSPerson
+	case t.Pipeline.DefaultParty != "":
+		return t.Pipeline.DefaultParty
+	}
+	return PartyUnknown
 }
 
 // Duration is a time.Duration written as "500ms", "15s".
@@ -142,84 +245,30 @@ type Duration time.Duration
 // UnmarshalYAML implements yaml.Unmarshaler.
 func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 	v, err := time.ParseDuration(n.Value)
-	if err != nil {
-		return fmt.Errorf("line %d: %q is not a duration (e.g. 500ms, 15s)", n.Line, n.Value)
+	if n.Kind != yaml.ScalarNode || err != nil {
+		return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d: must be a duration such as 500ms or 15s", n.Line)}}
 	}
 	*d = Duration(v)
 	return nil
 }
 
-// Secret is a value given as "env:NAME" or "file:/path" (or, discouraged,
-// inline). It never prints its value.
-type Secret struct {
-	Ref   string
-	value string
-}
-
-// UnmarshalYAML implements yaml.Unmarshaler.
-func (s *Secret) UnmarshalYAML(n *yaml.Node) error {
-	s.Ref = n.Value
-	return nil
-}
-
-// Value is the resolved secret.
-func (s Secret) Value() string { return s.value }
-
-// String never reveals the value.
-func (s Secret) String() string {
-	if s.Ref == "" {
-		return ""
-	}
-	return "[secret " + refKind(s.Ref) + "]"
-}
-
-// MarshalYAML keeps the reference, never the value.
-func (s Secret) MarshalYAML() (any, error) { return s.String(), nil }
-
-func refKind(ref string) string {
-	switch {
-	case strings.HasPrefix(ref, "env:"):
-		return "env:" + strings.TrimPrefix(ref, "env:")
-	case strings.HasPrefix(ref, "file:"):
-		return "file:" + strings.TrimPrefix(ref, "file:")
-	}
-	return "inline"
-}
-
-func (s *Secret) resolve() error {
-	switch {
-	case s.Ref == "":
-		return nil
-	case strings.HasPrefix(s.Ref, "env:"):
-		name := strings.TrimPrefix(s.Ref, "env:")
-		v, ok := os.LookupEnv(name)
-		if !ok || v == "" {
-			return fmt.Errorf("environment variable %s is not set", name)
-		}
-		s.value = v
-	case strings.HasPrefix(s.Ref, "file:"):
-		b, err := os.ReadFile(strings.TrimPrefix(s.Ref, "file:"))
-		if err != nil {
-			return fmt.Errorf("cannot read secret file: %v", err)
-		}
-		s.value = strings.TrimSpace(string(b))
-		if s.value == "" {
-			return errors.New("secret file is empty")
-		}
-	default:
-		s.value = s.Ref
-	}
-	return nil
-}
+// String formats like time.Duration.
+func (d Duration) String() string { return time.Duration(d).String() }
 
 // Problem is one configuration error.
 type Problem struct {
-	Path string // e.g. tenants[1].limits.max_concurrent_calls
+	Path string // e.g. tenants[1].limits.max_concurrent_calls; "" for the file
 	Line int    // 0 when unknown
 	Msg  string
 }
 
-func (p Problem) String() string { return p.Path + ": " + p.Msg }
+// String is "path: msg".
+func (p Problem) String() string {
+	if p.Path == "" {
+		return p.Msg
+	}
+	return p.Path + ": " + p.Msg
+}
 
 // ConfigError holds every problem found in a file.
 type ConfigError struct {
@@ -227,6 +276,8 @@ type ConfigError struct {
 	Problems []Problem
 }
 
+// Error is one line per problem, "file:line: path: msg" (no file:line
+// when the line is unknown).
 func (e *ConfigError) Error() string {
 	var sb strings.Builder
 	for i, p := range e.Problems {
@@ -241,88 +292,100 @@ func (e *ConfigError) Error() string {
 	return sb.String()
 }
 
-// Impact levels, ordered.
-var impactLevels = map[string]int{"IL2": 2, "IL4": 4, "IL5": 5, "IL6": 6}
+// maxConfigBytes bounds a config file.
+const maxConfigBytes = 4 << 20
 
-// Load reads, resolves and validates a config file.
+// Load reads, resolves and validates a config file. Every refusal is a
+// *ConfigError listing all problems found.
 func Load(path string) (*Config, error) {
-	b, err := os.ReadFile(path)
+	b, err := readLimited(path, maxConfigBytes)
 	if err != nil {
-		return nil, &ConfigError{File: path, Problems: []Problem{{Path: "(file)", Msg: err.Error()}}}
+		return nil, &ConfigError{File: path, Problems: []Problem{{Msg: err.Error()}}}
 	}
 	return Parse(path, b)
 }
 
+// Check loads path and returns the config, or its problems.
+func Check(path string) (*Config, []Problem) {
+	c, err := Load(path)
+	if ce, ok := errors.AsType[*ConfigError](err); ok {
+		return nil, ce.Problems
+	}
+	return c, nil
+}
+
 // Parse decodes, resolves and validates config data; name labels errors.
 func Parse(name string, data []byte) (*Config, error) {
+	fail := func(ps []Problem) error {
+		sortProblems(ps)
+		return &ConfigError{File: name, Problems: ps}
+	}
 	var root yaml.Node
 	if err := yaml.Unmarshal(data, &root); err != nil {
-		return nil, &ConfigError{File: name, Problems: []Problem{{Path: "(yaml)", Msg: err.Error()}}}
+		return nil, fail([]Problem{yamlProblem(err)})
+	}
+	if root.Kind == 0 {
+		return nil, fail([]Problem{{Msg: "the file is empty"}})
 	}
 	var c Config
+	if ps := checkShape(&root, &c); len(ps) > 0 {
+		return nil, fail(ps)
+	}
+	// The shape check found nothing; the strict decoder is the backstop.
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
 	if err := dec.Decode(&c); err != nil {
-		var te *yaml.TypeError
-		var probs []Problem
-		if errors.As(err, &te) {
-			for _, m := range te.Errors {
-				p := decodeProblem(m)
-				if p.Line > 0 && p.Msg == "unknown field" {
-					if full := pathAtLine(&root, p.Line, p.Path); full != "" {
-						p.Path = full
-					}
-				}
-				probs = append(probs, p)
-			}
-		} else {
-			probs = append(probs, Problem{Path: "(yaml)", Msg: err.Error()})
-		}
-		return nil, &ConfigError{File: name, Problems: probs}
+		return nil, fail([]Problem{yamlProblem(err)})
 	}
-	// Limits given explicitly must be positive (zero means "default" only
-	// when the field is absent).
-	var probs []Problem
-	for i := range c.Tenants {
-		for _, f := range []string{"calls_per_second", "burst", "max_concurrent_calls", "llm_tokens_per_minute"} {
-			path := fmt.Sprintf("tenants[%d].limits.%s", i, f)
-			if n := nodeAt(&root, path); n != nil {
-				if v, err := strconv.ParseFloat(n.Value, 64); err == nil && v <= 0 {
-					probs = append(probs, Problem{Path: path, Msg: "must be > 0"})
-				}
-			}
-		}
-	}
+	ps := explicitLimits(&root, &c)
 	c.setDefaults()
-	probs = append(probs, c.validate()...)
-	for i := range probs {
-		probs[i].Line = lineOf(&root, probs[i].Path)
+	ps = append(ps, c.validate()...)
+	for i := range ps {
+		if ps[i].Line == 0 {
+			ps[i].Line = lineOf(&root, ps[i].Path)
+		}
 	}
-	if len(probs) > 0 {
-		return nil, &ConfigError{File: name, Problems: probs}
+	if len(ps) > 0 {
+		return nil, fail(ps)
 	}
 	return &c, nil
 }
 
-// decodeProblem turns a yaml decoder message ("line 7: field foo not found
-// in type tenants.Limits") into a Problem.
-func decodeProblem(m string) Problem {
-	p := Problem{Path: "(yaml)", Msg: m}
-	if rest, ok := strings.CutPrefix(m, "line "); ok {
-		if num, msg, ok := strings.Cut(rest, ": "); ok {
-			if n, err := strconv.Atoi(num); err == nil {
-				p.Line = n
-				p.Msg = msg
+// sortProblems orders problems by line; those without one go last.
+func sortProblems(ps []Problem) {
+	slices.SortStableFunc(ps, func(a, b Problem) int {
+		switch {
+		case a.Line == b.Line:
+			return 0
+		case a.Line == 0:
+			return 1
+		case b.Line == 0:
+			return -1
+		}
+		return a.Line - b.Line
+	})
+}
+
+// explicitLimits refuses limits written as zero or less (left out, they
+// take the default).
+func explicitLimits(root *yaml.Node, c *Config) []Problem {
+	var ps []Problem
+	for i := range c.Tenants {
+		l := c.Tenants[i].Limits
+		for _, f := range []struct {
+			name string
+			v    float64
+		}{
+			{"calls_per_second", l.CallsPerSecond}, {"burst", float64(l.Burst)},
+			{"max_concurrent_calls", float64(l.MaxConcurrentCalls)}, {"llm_tokens_per_minute", float64(l.LLMTokensPerMinute)},
+		} {
+			path := fmt.Sprintf("tenants[%d].limits.%s", i, f.name)
+			if n := nodeAt(root, path); n != nil && f.v <= 0 {
+				ps = append(ps, Problem{Path: path, Line: n.Line, Msg: "must be > 0"})
 			}
 		}
 	}
-	if f, ok := strings.CutPrefix(p.Msg, "field "); ok {
-		if name, _, ok := strings.Cut(f, " not found"); ok {
-			p.Path = name
-			p.Msg = "unknown field"
-		}
-	}
-	return p
+	return ps
 }
 
 func (c *Config) setDefaults() {
@@ -345,6 +408,9 @@ func (c *Config) setDefaults() {
 		if t.TokenTTL == 0 {
 			t.TokenTTL = Duration(5 * time.Minute)
 		}
+		if t.IdP != nil && t.IdP.USPersonClaim == "" {
+			t.IdP.USPersonClaim = "us_person"
+		}
 		l := &t.Limits
 		if l.CallsPerSecond == 0 {
 			l.CallsPerSecond = 5
@@ -361,259 +427,6 @@ func (c *Config) setDefaults() {
 	}
 }
 
-func (c *Config) validate() []Problem {
-	var ps []Problem
-	bad := func(path, f string, a ...any) { ps = append(ps, Problem{Path: path, Msg: fmt.Sprintf(f, a...)}) }
-	if _, _, err := net.SplitHostPort(c.Listen.HTTP); err != nil {
-		bad("listen.http", "not a host:port address: %v", err)
-	}
-	if (c.Listen.TLSCert == "") != (c.Listen.TLSKey == "") {
-		bad("listen.tls_cert", "tls_cert and tls_key go together")
-	}
-	for i, ip := range c.Listen.NAT1To1IPs {
-		if net.ParseIP(ip) == nil {
-			bad(fmt.Sprintf("listen.nat_1to1_ips[%d]", i), "%q is not an IP address", ip)
-		}
-	}
-	if err := c.Audit.Salt.resolve(); err != nil {
-		bad("audit.salt", "%v", err)
-	}
-	if c.Redis != nil {
-		if u, err := url.Parse(c.Redis.URL); err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") {
-			bad("redis.url", "must be redis:// or rediss://")
-		}
-		if err := c.Redis.Password.resolve(); err != nil {
-			bad("redis.password", "%v", err)
-		}
-		if c.Redis.LocalShare <= 0 || c.Redis.LocalShare > 1 {
-			bad("redis.local_share", "must be in (0, 1], got %g", c.Redis.LocalShare)
-		}
-	}
-	if err := c.Tokens.SigningKey.resolve(); err != nil {
-		bad("tokens.signing_key", "%v", err)
-	}
-	names := map[string]*Backend{}
-	for i := range c.Backends {
-		b := &c.Backends[i]
-		p := fmt.Sprintf("backends[%d]", i)
-		switch {
-		case b.Name == "":
-			bad(p+".name", "required")
-		case names[b.Name] != nil:
-			bad(p+".name", "duplicate backend name %q", b.Name)
-		default:
-			names[b.Name] = b
-		}
-		if b.Role != "asr" && b.Role != "llm" && b.Role != "tts" {
-			bad(p+".role", "must be asr, llm or tts, got %q", b.Role)
-		}
-		if err := checkBackendURL(b.URL); err != nil {
-			bad(p+".url", "%v", err)
-		}
-		if b.Region == "" {
-			bad(p+".region", "required (the region the engine runs in)")
-		}
-		if _, ok := impactLevels[b.ImpactLevel]; !ok {
-			bad(p+".impact_level", "must be IL2, IL4, IL5 or IL6, got %q", b.ImpactLevel)
-		}
-		if b.Role == "asr" && b.Mode != "" && b.Mode != "realtime" && b.Mode != "batch" {
-			bad(p+".mode", "must be realtime or batch, got %q", b.Mode)
-		}
-		if (b.ClientCert == "") != (b.ClientKey == "") {
-			bad(p+".client_cert", "client_cert and client_key go together")
-		}
-		if err := b.APIKey.resolve(); err != nil {
-			bad(p+".api_key", "%v", err)
-		}
-	}
-	if len(c.Tenants) == 0 {
-		bad("tenants", "at least one tenant is required")
-	}
-	ids := map[string]bool{}
-	anyKeys := false
-	for i := range c.Tenants {
-		t := &c.Tenants[i]
-		p := fmt.Sprintf("tenants[%d]", i)
-		switch {
-		case t.ID == "":
-			bad(p+".id", "required")
-		case ids[t.ID]:
-			bad(p+".id", "duplicate tenant id %q", t.ID)
-		}
-		ids[t.ID] = true
-		need, ok := impactLevels[t.ImpactLevel]
-		if !ok {
-			bad(p+".impact_level", "must be IL2, IL4, IL5 or IL6, got %q", t.ImpactLevel)
-		}
-		if len(t.Regions) == 0 {
-			bad(p+".regions", "at least one region is required")
-		}
-		for _, role := range []struct {
-			name string
-			list []string
-		}{{"asr", t.ASR}, {"llm", t.LLM}, {"tts", t.TTS}} {
-			if len(role.list) == 0 {
-				bad(p+"."+role.name, "at least one %s backend is required", role.name)
-				continue
-			}
-			for j, n := range role.list {
-				b := names[n]
-				bp := fmt.Sprintf("%s.%s[%d]", p, role.name, j)
-				switch {
-				case b == nil:
-					bad(bp, "no backend named %q", n)
-				case b.Role != role.name:
-					bad(bp, "backend %q has role %s, not %s", n, b.Role, role.name)
-				case ok && impactLevels[b.ImpactLevel] < need:
-					bad(bp, "backend %q is %s; tenant %q requires %s", n, b.ImpactLevel, t.ID, t.ImpactLevel)
-				case !contains(t.Regions, b.Region):
-					bad(bp, "backend %q is in region %s, outside tenant %q's regions %v", n, b.Region, t.ID, t.Regions)
-				}
-			}
-		}
-		for j, k := range t.APIKeys {
-			anyKeys = true
-			kp := fmt.Sprintf("%s.api_keys[%d]", p, j)
-			if k.ID == "" {
-				bad(kp+".id", "required")
-			}
-			if h, ok := strings.CutPrefix(k.Hash, "sha256:"); !ok || len(h) != 64 || strings.Trim(h, "0123456789abcdef") != "" {
-				bad(kp+".hash", "must be sha256:<64 lowercase hex> (store the key's hash, never the key)")
-			}
-		}
-		if h := time.Duration(t.Pipeline.Hangover); h != 0 && (h < 100*time.Millisecond || h > 5*time.Second) {
-			bad(p+".pipeline.hangover", "must be between 100ms and 5s, got %s", h)
-		}
-	}
-	if anyKeys && len(c.Tokens.SigningKey.Value()) < 32 {
-		bad("tokens.signing_key", "tenants have API keys, so a signing key of at least 32 bytes is required")
-	}
-	return ps
-}
-
-// checkBackendURL requires https/wss except on loopback.
-func checkBackendURL(raw string) error {
-	if raw == "" {
-		return errors.New("required")
-	}
-	u, err := url.Parse(raw)
-	if err != nil || u.Host == "" {
-		return fmt.Errorf("%q is not an absolute URL", raw)
-	}
-	switch u.Scheme {
-	case "https", "wss":
-		return nil
-	case "http", "ws":
-		host := u.Hostname()
-		if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() || host == "localhost" {
-			return nil
-		}
-		return fmt.Errorf("%q is not encrypted: use https (plain http only on loopback)", raw)
-	}
-	return fmt.Errorf("scheme %q is not http(s) or ws(s)", u.Scheme)
-}
-
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
-}
-
-// pathAtLine returns the field path of the mapping key named key on line.
-func pathAtLine(n *yaml.Node, line int, key string) string {
-	var find func(n *yaml.Node, prefix string) string
-	find = func(n *yaml.Node, prefix string) string {
-		switch n.Kind {
-		case yaml.DocumentNode:
-			for _, c := range n.Content {
-				if p := find(c, prefix); p != "" {
-					return p
-				}
-			}
-		case yaml.MappingNode:
-			for i := 0; i+1 < len(n.Content); i += 2 {
-				k := n.Content[i]
-				p := k.Value
-				if prefix != "" {
-					p = prefix + "." + k.Value
-				}
-				if k.Line == line && k.Value == key {
-					return p
-				}
-				if r := find(n.Content[i+1], p); r != "" {
-					return r
-				}
-			}
-		case yaml.SequenceNode:
-			for i, c := range n.Content {
-				if r := find(c, fmt.Sprintf("%s[%d]", prefix, i)); r != "" {
-					return r
-				}
-			}
-		}
-		return ""
-	}
-	return find(n, "")
-}
-
-// nodeAt finds the value node at a field path like tenants[1].limits.burst.
-func nodeAt(root *yaml.Node, path string) *yaml.Node {
-	n, _, ok := walk(root, path)
-	if !ok {
-		return nil
-	}
-	return n
-}
-
-// lineOf finds the line of a field path, or of its nearest parent.
-func lineOf(root *yaml.Node, path string) int {
-	_, line, _ := walk(root, path)
-	return line
-}
-
-func walk(root *yaml.Node, path string) (*yaml.Node, int, bool) {
-	n := root
-	if n.Kind == yaml.DocumentNode && len(n.Content) > 0 {
-		n = n.Content[0]
-	}
-	line := n.Line
-	for _, part := range strings.Split(path, ".") {
-		key, idx := part, -1
-		if i := strings.IndexByte(part, '['); i >= 0 && strings.HasSuffix(part, "]") {
-			key = part[:i]
-			if v, err := strconv.Atoi(part[i+1 : len(part)-1]); err == nil {
-				idx = v
-			}
-		}
-		if n.Kind != yaml.MappingNode {
-			return nil, line, false
-		}
-		var next *yaml.Node
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			if n.Content[i].Value == key {
-				line = n.Content[i].Line
-				next = n.Content[i+1]
-				break
-			}
-		}
-		if next == nil {
-			return nil, line, false
-		}
-		n = next
-		if idx >= 0 {
-			if n.Kind != yaml.SequenceNode || idx >= len(n.Content) {
-				return nil, line, false
-			}
-			n = n.Content[idx]
-			line = n.Line
-		}
-	}
-	return n, line, true
-}
-
 // Tenant returns the tenant with id, or nil.
 func (c *Config) Tenant(id string) *Tenant {
 	for i := range c.Tenants {
@@ -624,43 +437,72 @@ func (c *Config) Tenant(id string) *Tenant {
 	return nil
 }
 
-// Route returns the backends a tenant may use for role ("asr", "llm",
-// "tts"), in its order of preference, keeping only those inside the
-// tenant's boundary (impact level at least the tenant's, region among its
-// regions). Validation already refuses a config that lists a
-// non-compliant backend; this is the router's second line of defence.
+// Backend returns the backend named name, or nil.
+func (c *Config) Backend(name string) *Backend {
+	for i := range c.Backends {
+		if c.Backends[i].Name == name {
+			return &c.Backends[i]
+		}
+	}
+	return nil
+}
+
+// Compliant reports whether backend b may carry tenant t's data: its
+// impact level is at least the tenant's and its region is one of the
+// tenant's.
+func Compliant(t *Tenant, b *Backend) bool {
+	need, ok := impactLevels[t.ImpactLevel]
+	have, ok2 := impactLevels[b.ImpactLevel]
+	return ok && ok2 && have >= need && slices.Contains(t.Regions, b.Region)
+}
+
+// Route returns the backends tenant tenantID may use for role (RoleASR,
+// RoleLLM, RoleTTS) in its order of preference, keeping only those inside
+// the tenant's boundary (see Compliant). The first serves; failover walks
+// the rest and never leaves the list. Validation already refuses a config
+// that lists a non-compliant backend; this is the router's second line of
+// defence. It returns nil for an unknown tenant or role.
 func (c *Config) Route(tenantID, role string) []Backend {
 	t := c.Tenant(tenantID)
 	if t == nil {
 		return nil
 	}
-	var names []string
-	switch role {
-	case "asr":
-		names = t.ASR
-	case "llm":
-		names = t.LLM
-	case "tts":
-		names = t.TTS
-	}
-	need := impactLevels[t.ImpactLevel]
 	var out []Backend
-	for _, n := range names {
-		for _, b := range c.Backends {
-			if b.Name == n && b.Role == role && impactLevels[b.ImpactLevel] >= need && contains(t.Regions, b.Region) {
-				out = append(out, b)
-			}
+	for _, n := range t.backendNames(role) {
+		if b := c.Backend(n); b != nil && b.Role == role && Compliant(t, b) {
+			out = append(out, *b)
 		}
 	}
 	return out
 }
 
-// Check loads path and returns its problems (none when it is valid).
-func Check(path string) (*Config, []Problem) {
-	c, err := Load(path)
-	var ce *ConfigError
-	if errors.As(err, &ce) {
-		return nil, ce.Problems
+func (t *Tenant) backendNames(role string) []string {
+	switch role {
+	case RoleASR:
+		return t.ASR
+	case RoleLLM:
+		return t.LLM
+	case RoleTTS:
+		return t.TTS
 	}
-	return c, nil
+	return nil
+}
+
+// impactLevels orders the DoD cloud impact levels.
+var impactLevels = map[string]int{"IL2": 2, "IL4": 4, "IL5": 5, "IL6": 6}
+
+func readLimited(path string, limit int64) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, limit+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(b)) > limit {
+		return nil, fmt.Errorf("%s: larger than %d bytes", path, limit)
+	}
+	return b, nil
 }

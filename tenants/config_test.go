@@ -1,31 +1,51 @@
 package tenants
 
 import (
+	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"flag"
+	"fmt"
+	"log/slog"
+	"math/big"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"go.yaml.in/yaml/v3"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files")
 
+// secretsInFixtures are values the broken fixtures hold where a secret
+// would go; no output may echo them.
+var secretsInFixtures = []string{"plaintext", "hunter2", "sk-live", ":pw@"}
+
 // TestBrokenConfigs: each file under testdata/broken is refused with the
 // lines in its .golden file (one subtest per file).
 func TestBrokenConfigs(t *testing.T) {
+	t.Setenv("VOICEGW_TEST_UNSET_SECRET_9F2", "")
+	t.Setenv("VOICEGW_TEST_TOKEN_KEY", strings.Repeat("k", 40))
 	files, _ := filepath.Glob("testdata/broken/*.yaml")
-	if len(files) == 0 {
-		t.Fatal("no fixtures")
+	if len(files) < 5 {
+		t.Fatalf("%d fixtures", len(files))
 	}
 	for _, f := range files {
 		t.Run(filepath.Base(f), func(t *testing.T) {
 			_, err := Load(f)
-			var ce *ConfigError
-			if !errors.As(err, &ce) {
+			ce, ok := errors.AsType[*ConfigError](err)
+			if !ok {
 				t.Fatalf("got %v, want a *ConfigError", err)
 			}
-			got := err.Error() + "\n"
+			got := ce.Error() + "\n"
 			golden := strings.TrimSuffix(f, ".yaml") + ".golden"
 			if *update {
 				if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
@@ -39,34 +59,244 @@ func TestBrokenConfigs(t *testing.T) {
 			if got != string(want) {
 				t.Errorf("got:\n%s\nwant:\n%s", got, want)
 			}
-			if strings.Contains(got, "plaintext-key") {
-				t.Error("a secret-looking value was echoed")
+			for _, s := range secretsInFixtures {
+				if strings.Contains(got, s) {
+					t.Errorf("a secret-looking value (%q) was echoed", s)
+				}
+			}
+			_, ps := Check(f)
+			if len(ps) != len(ce.Problems) {
+				t.Errorf("Check found %d problems, Load %d", len(ps), len(ce.Problems))
 			}
 		})
 	}
 }
 
-func TestExampleConfig(t *testing.T) {
+func exampleEnv(t *testing.T) {
 	t.Setenv("VOICEGW_AUDIT_SALT", "salt")
 	t.Setenv("VOICEGW_TOKEN_KEY", strings.Repeat("k", 32))
 	t.Setenv("VLLM_KEY", "vllm-secret-value")
+}
+
+func TestExampleConfig(t *testing.T) {
+	exampleEnv(t)
 	c, err := Load("../examples/voicegw.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
-	llms := c.Route("acme-defense", "llm")
-	if len(llms) != 1 || llms[0].Name != "vllm-gov" || llms[0].APIKey.Value() != "vllm-secret-value" {
-		t.Errorf("llm backends %+v", llms)
+	llms := c.Route("acme-defense", RoleLLM)
+	if len(llms) != 2 || llms[0].Name != "vllm-gov" || llms[1].Name != "vllm-gov-east" || llms[0].APIKey.Value() != "vllm-secret-value" {
+		t.Errorf("llm backends %v", llms)
 	}
-	if s := llms[0].APIKey.String(); strings.Contains(s, "vllm-secret-value") {
-		t.Errorf("secret printed: %s", s)
+	if got := c.Route("acme-defense", RoleASR); len(got) != 1 || got[0].Name != "whisper-gov" {
+		t.Errorf("asr backends %v", got)
 	}
-	if c.Tenant("acme-defense").Limits.MaxConcurrentCalls != 50 || c.Tenants[0].TokenTTL == 0 {
-		t.Errorf("tenant %+v", c.Tenants[0])
+	if got := c.Route("acme-defense", RoleTTS); len(got) != 1 {
+		t.Errorf("tts backends %v", got)
+	}
+	if got := c.Route("lab", RoleLLM); len(got) != 2 || got[0].Name != "vllm-il4" {
+		t.Errorf("lab llm backends %v", got)
+	}
+	acme := c.Tenant("acme-defense")
+	if acme.Limits.MaxConcurrentCalls != 50 || acme.TokenTTL != Duration(5*time.Minute) || !acme.USPersonOnly {
+		t.Errorf("tenant %+v", acme)
+	}
+	if c.Tenant("nobody") != nil || c.Route("nobody", RoleLLM) != nil || c.Route("lab", "video") != nil {
+		t.Error("unknown tenant or role routed")
 	}
 }
 
-func FuzzParse(f *testing.F) {
+// TestRouteKeepsOnlyCompliant: the router filters a hand-built config that
+// validation would refuse, keeping the tenant's order.
+func TestRouteKeepsOnlyCompliant(t *testing.T) {
+	c := &Config{
+		Backends: []Backend{
+			{Name: "il4", Role: RoleLLM, Region: "gov-west", ImpactLevel: "IL4"},
+			{Name: "east", Role: RoleLLM, Region: "east", ImpactLevel: "IL6"},
+			{Name: "b", Role: RoleLLM, Region: "gov-west", ImpactLevel: "IL6"},
+			{Name: "a", Role: RoleLLM, Region: "gov-east", ImpactLevel: "IL5"},
+			{Name: "tts", Role: RoleTTS, Region: "gov-west", ImpactLevel: "IL5"},
+		},
+		Tenants: []Tenant{{ID: "t", ImpactLevel: "IL5", Regions: []string{"gov-west", "gov-east"}, LLM: []string{"il4", "b", "east", "tts", "missing", "a"}}},
+	}
+	var names []string
+	for _, b := range c.Route("t", RoleLLM) {
+		names = append(names, b.Name)
+	}
+	if got := strings.Join(names, ","); got != "b,a" {
+		t.Errorf("route %s, want b,a", got)
+	}
+}
+
+func TestSecretsNeverPrinted(t *testing.T) {
+	exampleEnv(t)
+	c, err := Load("../examples/voicegw.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := *c.Backend("vllm-gov")
+	var outs []string
+	outs = append(outs, fmt.Sprint(b), fmt.Sprintf("%+v", b), fmt.Sprintf("%#v", b), fmt.Sprintf("%v", c), fmt.Sprintf("%+v", *c))
+	j, err := json.Marshal(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	y, err := yaml.Marshal(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logged bytes.Buffer
+	slog.New(slog.NewJSONHandler(&logged, nil)).Info("backend", "api_key", b.APIKey, "backend", b)
+	slog.New(slog.NewTextHandler(&logged, nil)).Info("backend", "api_key", b.APIKey, "salt", c.Audit.Salt)
+	outs = append(outs, string(j), string(y), logged.String())
+	for _, o := range outs {
+		for _, secret := range []string{"vllm-secret-value", strings.Repeat("k", 32)} {
+			if strings.Contains(o, secret) {
+				t.Errorf("secret printed in %s", o)
+			}
+		}
+	}
+	if !strings.Contains(string(j), "[secret env:VLLM_KEY]") || !strings.Contains(string(y), "env:VLLM_KEY") {
+		t.Errorf("the reference should still show: %s", j)
+	}
+}
+
+func TestSecretFile(t *testing.T) {
+	dir := t.TempDir()
+	key := filepath.Join(dir, "key")
+	if err := os.WriteFile(key, []byte(strings.Repeat("f", 40)+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := Parse("t.yaml", []byte(minimal+"tokens: {signing_key: \"file:"+key+"\"}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Tokens.SigningKey.Value() != strings.Repeat("f", 40) {
+		t.Error("file secret not read or not trimmed")
+	}
+	empty := filepath.Join(dir, "empty")
+	_ = os.WriteFile(empty, []byte("\n"), 0o600)
+	for ref, want := range map[string]string{
+		"file:" + empty: "is empty", "file:" + dir: "not a regular file", "file:" + filepath.Join(dir, "none"): "no such file",
+		"env:": "needs a variable name", "verbatim-secret": "must be a reference",
+	} {
+		_, err := Parse("t.yaml", []byte(minimal+"audit: {salt: \""+ref+"\"}\n"))
+		if err == nil || !strings.Contains(err.Error(), "audit.salt: ") || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: %v, want %q", ref, err, want)
+		}
+	}
+}
+
+const minimal = `
+backends:
+  - {name: a, role: asr, url: "http://127.0.0.1:1", region: r, impact_level: IL5}
+  - {name: l, role: llm, url: "http://[::1]:1", region: r, impact_level: IL5}
+  - {name: s, role: tts, url: "ws://localhost:1", region: r, impact_level: IL6}
+tenants:
+  - {id: acme, impact_level: IL5, regions: [r], asr: [a], llm: [l], tts: [s]}
+`
+
+func TestDefaults(t *testing.T) {
+	c, err := Parse("t.yaml", []byte(minimal+"redis: {url: \"redis://127.0.0.1:6379/0\"}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	acme := c.Tenants[0]
+	want := Limits{CallsPerSecond: 5, Burst: 10, MaxConcurrentCalls: 20, LLMTokensPerMinute: 60000}
+	if acme.Limits != want || acme.TokenTTL != Duration(5*time.Minute) || c.Listen.HTTP != "127.0.0.1:8080" || c.Tokens.Issuer != "voicegw" {
+		t.Errorf("defaults: %+v", c)
+	}
+	if c.Redis.LocalShare != 0.5 || c.Redis.LeaseTTL != Duration(15*time.Second) {
+		t.Errorf("redis defaults: %+v", c.Redis)
+	}
+	if got := acme.Party(Principal{}); got != PartyUnknown {
+		t.Errorf("party %s", got)
+	}
+	if got := acme.Party(Principal{USPerson: true}); got != PartyUSPerson {
+		t.Errorf("party %s", got)
+	}
+}
+
+func TestMergeKeysAndAnchors(t *testing.T) {
+	doc := minimal[:strings.Index(minimal, "tenants:")] + `
+x-limits: &lim {max_concurrent_calls: 7}
+tenants:
+  - {id: acme, impact_level: IL5, regions: [r], asr: [a], llm: [l], tts: [s], limits: {<<: *lim, burst: 3}}
+`
+	_, err := Parse("t.yaml", []byte(doc))
+	if err == nil || !strings.Contains(err.Error(), "x-limits: unknown field") {
+		t.Fatalf("unknown top-level anchor holder: %v", err)
+	}
+	doc = minimal[:strings.Index(minimal, "tenants:")] + `
+tenants:
+  - &base {id: acme, impact_level: IL5, regions: [r], asr: [a], llm: [l], tts: [s], limits: {max_concurrent_calls: 7}}
+  - {<<: *base, id: beta}
+`
+	c, err := Parse("t.yaml", []byte(doc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Tenants[1].ID != "beta" || c.Tenants[1].Limits.MaxConcurrentCalls != 7 {
+		t.Errorf("merged tenant %+v", c.Tenants[1])
+	}
+}
+
+func TestLoadMissingFile(t *testing.T) {
+	_, ps := Check(filepath.Join(t.TempDir(), "none.yaml"))
+	if len(ps) != 1 || !strings.Contains(ps[0].String(), "no such file") {
+		t.Errorf("problems %v", ps)
+	}
+}
+
+// writeCert writes a self-signed P-256 certificate and key as PEM files.
+func writeCert(t *testing.T, dir, name string) (certFile, keyFile string) {
+	t.Helper()
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: name}, NotBefore: time.Now().Add(-time.Hour),
+		NotAfter: time.Now().Add(time.Hour), IsCA: true, BasicConstraintsValid: true, DNSNames: []string{name}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &k.PublicKey, k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kder, _ := x509.MarshalPKCS8PrivateKey(k)
+	certFile, keyFile = filepath.Join(dir, name+".crt"), filepath.Join(dir, name+".key")
+	_ = os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600)
+	_ = os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder}), 0o600)
+	return certFile, keyFile
+}
+
+func TestTLSFiles(t *testing.T) {
+	dir := t.TempDir()
+	ca, _ := writeCert(t, dir, "ca")
+	crt, key := writeCert(t, dir, "client")
+	doc := strings.Replace(minimal, "impact_level: IL5}\n  - {name: l", "impact_level: IL5, ca_file: "+ca+", client_cert: "+crt+", client_key: "+key+"}\n  - {name: l", 1)
+	c, err := Parse("t.yaml", []byte(doc+"listen: {tls_cert: "+crt+", tls_key: "+key+"}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	conf, err := c.Backends[0].TLSConfig()
+	if err != nil || conf == nil || conf.RootCAs == nil || len(conf.Certificates) != 1 {
+		t.Fatalf("backend TLS %+v %v", conf, err)
+	}
+	if conf, err := c.Backends[1].TLSConfig(); conf != nil || err != nil {
+		t.Errorf("no TLS files: %v %v", conf, err)
+	}
+	bad := strings.Replace(doc, "ca_file: "+ca, "ca_file: "+key, 1)
+	bad = strings.Replace(bad, "client_key: "+key, "client_key: "+ca, 1)
+	_, err = Parse("t.yaml", []byte(bad+"listen: {tls_cert: "+crt+", tls_key: "+ca+"}\n"))
+	for _, want := range []string{"backends[0].ca_file: " + key + " holds no PEM certificate", "listen.tls_cert: cannot load"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("got %v, want %q", err, want)
+		}
+	}
+}
+
+// FuzzLoad: any bytes either load or are refused with a *ConfigError;
+// nothing panics, and a refusal never echoes a secret's value.
+func FuzzLoad(f *testing.F) {
 	if b, err := os.ReadFile("../examples/voicegw.yaml"); err == nil {
 		f.Add(b)
 	}
@@ -75,11 +305,30 @@ func FuzzParse(f *testing.F) {
 		b, _ := os.ReadFile(p)
 		f.Add(b)
 	}
+	f.Add([]byte("a: &a [*a, *a]\nb: &b [*a, *a]\nc: [*b, *b]\n"))
+	f.Add([]byte("tenants: [{<<: [{id: x}], id: y}]"))
+	f.Setenv("VOICEGW_FUZZ_SECRET", "fuzz-secret-value-0123456789abcdef")
 	f.Fuzz(func(t *testing.T, data []byte) {
-		_, err := Parse("fuzz.yaml", data)
-		var ce *ConfigError
-		if err != nil && !errors.As(err, &ce) {
-			t.Fatalf("unclassified error %v", err)
+		c, err := Parse("fuzz.yaml", data)
+		if err != nil {
+			ce, ok := errors.AsType[*ConfigError](err)
+			if !ok || len(ce.Problems) == 0 {
+				t.Fatalf("unclassified error %v", err)
+			}
+			if strings.Contains(err.Error(), "fuzz-secret-value") {
+				t.Fatalf("secret echoed: %v", err)
+			}
+			return
+		}
+		if len(c.Tenants) == 0 {
+			t.Fatal("a config without tenants loaded")
+		}
+		for _, tn := range c.Tenants {
+			for _, role := range []string{RoleASR, RoleLLM, RoleTTS} {
+				if len(c.Route(tn.ID, role)) == 0 {
+					t.Fatalf("tenant %s loaded without a compliant %s backend", tn.ID, role)
+				}
+			}
 		}
 	})
 }

@@ -23,7 +23,14 @@ type tokenRequest struct {
 // key (Authorization: Bearer KEY) and the caller it vouches for, and gets a
 // short-lived call token for the softphone. Refusals are generic to the
 // client (401, 400, 429 with Retry-After) and precise in the log.
+//
+// The JSON body is {subject, us_person, attested_by, ttl_seconds}; the
+// answer {token, expires_at, tenant}. lim paces minting per tenant at the
+// tenant's calls_per_second and burst (nil: no pacing); log may be nil.
 func TokensHandler(a *Authority, lim *Limiter, log *slog.Logger) http.Handler {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", "no-store")
 		key := ""
@@ -32,8 +39,7 @@ func TokensHandler(a *Authority, lim *Limiter, log *slog.Logger) http.Handler {
 		}
 		t, err := a.TenantForKey(key)
 		if err != nil {
-			var ae *AuthError
-			if errors.As(err, &ae) {
+			if ae, ok := errors.AsType[*AuthError](err); ok {
 				log.Info("token request refused", "remote", r.RemoteAddr, "reason", ae.Reason)
 			}
 			writeJSONError(w, http.StatusUnauthorized, "unauthorized", "missing or invalid API key")
@@ -41,6 +47,7 @@ func TokensHandler(a *Authority, lim *Limiter, log *slog.Logger) http.Handler {
 		}
 		if lim != nil {
 			if retry, ok := lim.AllowMint(t.ID); !ok {
+				log.Info("token request over the tenant's rate", "tenant", t.ID, "retry_after", retry)
 				w.Header().Set("Retry-After", strconv.Itoa(int((retry+time.Second-1)/time.Second)))
 				writeJSONError(w, http.StatusTooManyRequests, "rate_limited", "too many token requests")
 				return
@@ -57,10 +64,10 @@ func TokensHandler(a *Authority, lim *Limiter, log *slog.Logger) http.Handler {
 			writeJSONError(w, http.StatusBadRequest, "bad_request", "ttl_seconds must be ≥ 0")
 			return
 		}
-		tok, exp, err := a.Mint(key, MintRequest{Subject: req.Subject, USPerson: req.USPerson, AttestedBy: req.AttestedBy, TTL: time.Duration(req.TTLSeconds) * time.Second})
+		tok, exp, err := a.mintFor(t, MintRequest{Subject: req.Subject, USPerson: req.USPerson, AttestedBy: req.AttestedBy, TTL: time.Duration(req.TTLSeconds) * time.Second})
 		if err != nil {
-			var ae *AuthError
-			if errors.As(err, &ae) {
+			if ae, ok := errors.AsType[*AuthError](err); ok {
+				log.Info("token request refused", "tenant", t.ID, "remote", r.RemoteAddr, "reason", ae.Reason)
 				writeJSONError(w, http.StatusBadRequest, "bad_request", ae.Reason)
 				return
 			}

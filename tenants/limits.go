@@ -3,6 +3,8 @@ package tenants
 import (
 	"context"
 	"fmt"
+	"io"
+	"log/slog"
 	"math"
 	"sync"
 	"time"
@@ -10,112 +12,201 @@ import (
 	"golang.org/x/time/rate"
 )
 
-// LimitError is an attempt over a tenant's limit.
-type LimitError struct {
-	Tenant     string
-	Reason     string        // "call_rate", "concurrent_calls", "token_rate"
-	RetryAfter time.Duration // when trying again may succeed
+// Option configures a Limiter or a SharedLimiter.
+type Option func(*options)
+
+type options struct {
+	now     func() time.Time
+	log     *slog.Logger
+	onState func(shared bool)
 }
 
-func (e *LimitError) Error() string {
-	return fmt.Sprintf("tenant %q over its %s limit; retry after %s", e.Tenant, e.Reason, e.RetryAfter)
+func buildOptions(opts []Option) options {
+	o := options{now: time.Now, log: slog.New(slog.NewTextHandler(io.Discard, nil)), onState: func(bool) {}}
+	for _, f := range opts {
+		f(&o)
+	}
+	return o
 }
 
-// Limiter enforces each tenant's call-attempt rate (token bucket with
-// burst), its concurrent calls, and its token-minting rate, in this
-// process. Tenants are isolated: each has its own buckets and counters.
-// It is safe for concurrent use.
+// WithClock sets the clock of the in-process limits (default time.Now).
+func WithClock(now func() time.Time) Option { return func(o *options) { o.now = now } }
+
+// WithLogger sets the logger (default none).
+func WithLogger(l *slog.Logger) Option { return func(o *options) { o.log = l } }
+
+// WithStateHook is called with true when a SharedLimiter's limits become
+// shared through Redis again and false when they fall back to local (for a
+// metric). Default none.
+func WithStateHook(f func(shared bool)) Option { return func(o *options) { o.onState = f } }
+
+// Limiter enforces each tenant's limits in this process: call attempts per
+// second with a burst and token-minting at the same rate (token buckets),
+// concurrent calls (a counter), and LLM tokens per minute (a token bucket
+// holding one minute's worth). Tenants are isolated: each has its own
+// buckets, counter and lock. It is safe for concurrent use.
 type Limiter struct {
-	now func() time.Time
-
-	mu      sync.Mutex
-	tenants map[string]*tenantLimits
+	now     func() time.Time
+	tenants map[string]*tenantLimits // read-only after NewLimiter
 }
 
 type tenantLimits struct {
-	calls  *rate.Limiter
-	mints  *rate.Limiter
+	id    string
+	calls *rate.Limiter
+	mints *rate.Limiter
+	llm   *rate.Limiter
+
+	mu     sync.Mutex
 	max    int
-	active int
+	active int // calls in progress on this replica, admitted here or through Redis
 }
 
-// NewLimiter builds limits for every tenant of cfg.
-func NewLimiter(cfg *Config) *Limiter {
-	l := &Limiter{now: time.Now, tenants: map[string]*tenantLimits{}}
+// NewLimiter builds in-process limits for every tenant of cfg.
+func NewLimiter(cfg *Config, opts ...Option) *Limiter {
+	o := buildOptions(opts)
+	l := &Limiter{now: o.now, tenants: make(map[string]*tenantLimits, len(cfg.Tenants))}
 	for _, t := range cfg.Tenants {
 		lim := t.Limits
 		l.tenants[t.ID] = &tenantLimits{
+			id:    t.ID,
 			calls: rate.NewLimiter(rate.Limit(lim.CallsPerSecond), lim.Burst),
 			mints: rate.NewLimiter(rate.Limit(lim.CallsPerSecond), lim.Burst),
+			llm:   rate.NewLimiter(rate.Limit(float64(lim.LLMTokensPerMinute)/60), lim.LLMTokensPerMinute),
 			max:   lim.MaxConcurrentCalls,
 		}
 	}
 	return l
 }
 
-// Lease is one admitted call; Release it when the call ends.
+// scaled returns cfg's tenants with every limit multiplied by share
+// (rounded up, at least 1): one replica's part while Redis is unreachable.
+func scaled(cfg *Config, share float64) *Config {
+	out := &Config{}
+	up := func(n int) int { return max(1, int(math.Ceil(float64(n)*share))) }
+	for _, t := range cfg.Tenants {
+		t.Limits.CallsPerSecond *= share
+		t.Limits.Burst = up(t.Limits.Burst)
+		t.Limits.MaxConcurrentCalls = up(t.Limits.MaxConcurrentCalls)
+		t.Limits.LLMTokensPerMinute = up(t.Limits.LLMTokensPerMinute)
+		out.Tenants = append(out.Tenants, t)
+	}
+	return out
+}
+
+// Lease is one admitted call. Release it when the call ends.
 type Lease struct {
 	once    sync.Once
 	release func()
 }
 
-// Release frees the call's concurrency slot. It is safe to call twice.
-func (l *Lease) Release() { l.once.Do(l.release) }
-
-// AdmitCall admits a call attempt for tenant or returns a *LimitError.
-func (l *Limiter) AdmitCall(_ context.Context, tenant string) (*Lease, error) {
-	return l.admitCall(tenant, l.now())
+// Release frees the call's concurrency slot. It is safe to call more than
+// once and on a nil Lease.
+func (l *Lease) Release() {
+	if l != nil {
+		l.once.Do(l.release)
+	}
 }
 
-func (l *Limiter) admitCall(tenant string, now time.Time) (*Lease, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
+func unknownTenant(tenant string) error {
+	return fmt.Errorf("%w %q", ErrUnknownTenant, tenant)
+}
+
+// AdmitCall admits a call attempt for tenant and returns its lease, or a
+// *LimitError (ReasonConcurrentCalls or ReasonCallRate) when it is over a
+// limit. A refused attempt does not use up the rate.
+func (l *Limiter) AdmitCall(_ context.Context, tenant string) (*Lease, error) {
 	t := l.tenants[tenant]
 	if t == nil {
-		return nil, &LimitError{Tenant: tenant, Reason: "unknown_tenant", RetryAfter: time.Minute}
+		return nil, unknownTenant(tenant)
 	}
+	if err := t.admit(l.now()); err != nil {
+		return nil, err
+	}
+	return &Lease{release: t.done}, nil
+}
+
+func (t *tenantLimits) admit(now time.Time) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
 	if t.active >= t.max {
-		return nil, &LimitError{Tenant: tenant, Reason: "concurrent_calls", RetryAfter: time.Second}
+		return &LimitError{Tenant: t.id, Reason: ReasonConcurrentCalls, RetryAfter: time.Second}
 	}
-	r := t.calls.ReserveN(now, 1)
-	if d := r.DelayFrom(now); !r.OK() || d > 0 {
-		r.CancelAt(now)
-		return nil, &LimitError{Tenant: tenant, Reason: "call_rate", RetryAfter: ceilMs(d)}
+	if d, ok := take(t.calls, now, 1); !ok {
+		return &LimitError{Tenant: t.id, Reason: ReasonCallRate, RetryAfter: d}
 	}
 	t.active++
-	return &Lease{release: func() {
-		l.mu.Lock()
-		t.active--
-		l.mu.Unlock()
-	}}, nil
+	return nil
 }
 
-// AllowMint reports whether tenant may mint another call token now.
-func (l *Limiter) AllowMint(tenant string) (time.Duration, bool) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	t := l.tenants[tenant]
-	if t == nil {
+// track counts a call admitted elsewhere (through Redis), so the local
+// fallback knows what this replica already carries.
+func (t *tenantLimits) track() {
+	t.mu.Lock()
+	t.active++
+	t.mu.Unlock()
+}
+
+func (t *tenantLimits) done() {
+	t.mu.Lock()
+	t.active--
+	t.mu.Unlock()
+}
+
+// take takes n tokens from b at now, or reports how long until it could.
+func take(b *rate.Limiter, now time.Time, n int) (time.Duration, bool) {
+	r := b.ReserveN(now, n)
+	if !r.OK() {
 		return time.Minute, false
 	}
-	now := l.now()
-	r := t.mints.ReserveN(now, 1)
-	if d := r.DelayFrom(now); !r.OK() || d > 0 {
+	if d := r.DelayFrom(now); d > 0 {
 		r.CancelAt(now)
 		return ceilMs(d), false
 	}
 	return 0, true
 }
 
-// Active is the tenant's calls in progress.
-func (l *Limiter) Active(tenant string) int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if t := l.tenants[tenant]; t != nil {
-		return t.active
+// AllowLLMTokens reports whether tenant may spend n more LLM tokens now
+// and, if not, when it may. Ask before each LLM request with its
+// max_tokens; on false, do not send it. A request larger than a whole
+// minute's budget is counted as the whole budget.
+func (l *Limiter) AllowLLMTokens(_ context.Context, tenant string, n int) (bool, time.Duration) {
+	t := l.tenants[tenant]
+	if t == nil {
+		return false, time.Minute
 	}
-	return 0
+	d, ok := take(t.llm, l.now(), min(max(n, 1), t.llm.Burst()))
+	return ok, d
 }
+
+// AllowMint reports whether tenant may mint another call token now and, if
+// not, how long until it may.
+func (l *Limiter) AllowMint(tenant string) (time.Duration, bool) {
+	t := l.tenants[tenant]
+	if t == nil {
+		return time.Minute, false
+	}
+	return take(t.mints, l.now(), 1)
+}
+
+// Active is the tenant's calls in progress on this replica.
+func (l *Limiter) Active(tenant string) int {
+	t := l.tenants[tenant]
+	if t == nil {
+		return 0
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.active
+}
+
+// Healthy is always true: in-process limits have nothing to lose.
+func (l *Limiter) Healthy() bool { return true }
+
+// Detail describes the limits for /readyz.
+func (l *Limiter) Detail() string { return "in process (this replica only)" }
+
+// Close does nothing; it is here so both limiters close alike.
+func (l *Limiter) Close() error { return nil }
 
 func ceilMs(d time.Duration) time.Duration {
 	if d <= 0 {

@@ -1,18 +1,18 @@
 package main
 
 import (
-	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/voicegw/voicegw/tenants"
 )
 
-// runCheck implements `voicegw check --config FILE`: exit 0 and a summary
-// for a valid file, or exit 1 with one line per problem naming the file,
-// line and field path. Secrets are resolved (so a missing one is caught)
-// but never printed.
+// runCheck implements `voicegw check --config FILE`: exit 0 and
+// "ok: N tenants, M backends" for a valid file, or exit 1 with one line per
+// problem on stdout, "file:line: field.path: message". Secrets are resolved
+// (so a missing one is caught) but never printed.
 func runCheck(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("check", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -20,18 +20,14 @@ func runCheck(args []string, stdout, stderr io.Writer) int {
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	if *configPath == "" {
-		fmt.Fprintln(stderr, "voicegw check: --config FILE is required")
+	if *configPath == "" || fs.NArg() > 0 {
+		fmt.Fprintln(stderr, "usage: voicegw check --config FILE")
 		return 2
 	}
-	c, err := tenants.Load(*configPath)
-	if err != nil {
-		var ce *tenants.ConfigError
-		if errors.As(err, &ce) {
-			fmt.Fprintln(stdout, ce.Error())
-			return 1
-		}
-		fmt.Fprintf(stderr, "voicegw check: %v\n", err)
+	c, problems := tenants.Check(*configPath)
+	if len(problems) > 0 {
+		err := &tenants.ConfigError{File: *configPath, Problems: problems}
+		fmt.Fprintln(stdout, strings.TrimRight(err.Error(), "\n"))
 		return 1
 	}
 	fmt.Fprintf(stdout, "ok: %d tenants, %d backends\n", len(c.Tenants), len(c.Backends))

@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -10,15 +12,37 @@ import (
 func TestCheckCommand(t *testing.T) {
 	var out, errb bytes.Buffer
 	code := run(context.Background(), []string{"check", "--config", "../../tenants/testdata/broken/il5_tenant_il4_llm.yaml"}, nil, &out, &errb)
-	if code != 1 || !strings.Contains(out.String(), `tenants[0].llm[0]: backend "llm-il4" is IL4; tenant "acme" requires IL5`) {
-		t.Errorf("broken config: %d %q %q", code, out.String(), errb.String())
+	want := "../../tenants/testdata/broken/il5_tenant_il4_llm.yaml:7: tenants[0].llm[0]: backend \"llm-il4\" is IL4; tenant \"acme\" requires IL5\n" +
+		"../../tenants/testdata/broken/il5_tenant_il4_llm.yaml:7: tenants[0].llm: tenant \"acme\" has no compliant llm backend (one at IL5 or higher in region us-gov-west-1)\n"
+	if code != 1 || out.String() != want {
+		t.Errorf("broken config: exit %d\n%s\nwant:\n%s", code, out.String(), want)
 	}
+
 	t.Setenv("VOICEGW_AUDIT_SALT", "s")
 	t.Setenv("VOICEGW_TOKEN_KEY", strings.Repeat("x", 40))
 	t.Setenv("VLLM_KEY", "top-secret-vllm")
 	out.Reset()
+	errb.Reset()
 	code = run(context.Background(), []string{"check", "--config", "../../examples/voicegw.yaml"}, nil, &out, &errb)
-	if code != 0 || out.String() != "ok: 1 tenants, 4 backends\n" || strings.Contains(out.String()+errb.String(), "top-secret") {
-		t.Errorf("example config: %d %q %q", code, out.String(), errb.String())
+	if code != 0 || out.String() != "ok: 2 tenants, 5 backends\n" || strings.Contains(out.String()+errb.String(), "top-secret") {
+		t.Errorf("example config: exit %d %q %q", code, out.String(), errb.String())
 	}
+
+	// A missing secret is named, never its value.
+	t.Setenv("VLLM_KEY", "")
+	out.Reset()
+	code = run(context.Background(), []string{"check", "--config", "../../examples/voicegw.yaml"}, nil, &out, &errb)
+	if code != 1 || !strings.Contains(out.String(), "backends[1].api_key: environment variable VLLM_KEY is not set") {
+		t.Errorf("missing secret: exit %d %q", code, out.String())
+	}
+
+	missing := filepath.Join(t.TempDir(), "none.yaml")
+	out.Reset()
+	if code := run(context.Background(), []string{"check", "--config", missing}, nil, &out, &errb); code != 1 || !strings.Contains(out.String(), "no such file") {
+		t.Errorf("missing file: exit %d %q", code, out.String())
+	}
+	if code := run(context.Background(), []string{"check"}, nil, &out, &errb); code != 2 {
+		t.Errorf("no --config: exit %d", code)
+	}
+	_ = os.Remove(missing)
 }
