@@ -491,12 +491,28 @@ func (t *Tenant) backendNames(role string) []string {
 // impactLevels orders the DoD cloud impact levels.
 var impactLevels = map[string]int{"IL2": 2, "IL4": 4, "IL5": 5, "IL6": 6}
 
+// readLimited reads at most limit bytes of path.
 func readLimited(path string, limit int64) ([]byte, error) {
+	return readFile(path, limit, false)
+}
+
+// readRegular is readLimited for a regular file only, so a path to a
+// device or a pipe cannot block a check.
+func readRegular(path string, limit int64) ([]byte, error) {
+	return readFile(path, limit, true)
+}
+
+func readFile(path string, limit int64, regular bool) ([]byte, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
+	if regular {
+		if st, err := f.Stat(); err != nil || !st.Mode().IsRegular() {
+			return nil, fmt.Errorf("%s is not a regular file", path)
+		}
+	}
 	b, err := io.ReadAll(io.LimitReader(f, limit+1))
 	if err != nil {
 		return nil, err

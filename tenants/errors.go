@@ -23,6 +23,8 @@ var (
 	ErrNoRedis = errors.New("redis is not configured")
 	// ErrNoSigningKey is a token authority without a usable signing key.
 	ErrNoSigningKey = errors.New("tokens.signing_key: at least 32 bytes are required")
+	// errUnreachable is a Redis address that does not accept connections.
+	errUnreachable = errors.New("redis does not accept connections")
 	// errSecretRef is a secret written inline instead of as a reference.
 	errSecretRef = errors.New("must be a reference, env:NAME or file:/path (the value itself never goes in the config)")
 )

@@ -138,7 +138,7 @@ func (c *Config) validateIdP(ps *problems, p string, t *Tenant, issuers map[stri
 
 // loadPublicKeys reads the public keys of a PEM file.
 func loadPublicKeys(path string) ([]crypto.PublicKey, error) {
-	data, err := readLimited(path, maxConfigBytes)
+	data, err := readRegular(path, maxConfigBytes)
 	if err != nil {
 		return nil, fmt.Errorf("cannot read: %w", err)
 	}

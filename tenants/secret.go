@@ -83,14 +83,7 @@ func (s *Secret) resolve() error {
 		if path == "" {
 			return errors.New("file: needs a path")
 		}
-		st, err := os.Stat(path)
-		if err != nil {
-			return fmt.Errorf("cannot read secret file: %w", err)
-		}
-		if !st.Mode().IsRegular() {
-			return fmt.Errorf("secret file %s is not a regular file", path)
-		}
-		b, err := readLimited(path, maxSecretBytes)
+		b, err := readRegular(path, maxSecretBytes)
 		if err != nil {
 			return fmt.Errorf("cannot read secret file: %w", err)
 		}

@@ -306,6 +306,11 @@ func (s *SharedLimiter) setHealthy(ok bool, err error) {
 func (s *SharedLimiter) loop() {
 	tick := time.NewTicker(s.every)
 	defer tick.Stop()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	if !s.reachable(ctx) {
+		s.setHealthy(false, errUnreachable)
+	}
+	cancel()
 	for {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		if !s.healthy.Load() && s.reachable(ctx) {

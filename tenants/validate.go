@@ -127,7 +127,7 @@ func (c *Config) validateListen(ps *problems) {
 	case (c.Listen.TLSCert == "") != (c.Listen.TLSKey == ""):
 		ps.add("listen.tls_cert", "tls_cert and tls_key go together")
 	case c.Listen.TLSCert != "":
-		if _, err := tls.LoadX509KeyPair(c.Listen.TLSCert, c.Listen.TLSKey); err != nil {
+		if _, err := loadKeyPair(c.Listen.TLSCert, c.Listen.TLSKey); err != nil {
 			ps.add("listen.tls_cert", "cannot load the certificate and key: %v", err)
 		}
 	}
@@ -230,7 +230,7 @@ func (b Backend) buildTLS() (*tls.Config, error) {
 	}
 	conf := &tls.Config{MinVersion: tls.VersionTLS12}
 	if b.CAFile != "" {
-		pem, err := readLimited(b.CAFile, maxConfigBytes)
+		pem, err := readRegular(b.CAFile, maxConfigBytes)
 		if err != nil {
 			return nil, &tlsFileError{"ca_file", fmt.Errorf("cannot read: %w", err)}
 		}
@@ -241,13 +241,26 @@ func (b Backend) buildTLS() (*tls.Config, error) {
 		conf.RootCAs = pool
 	}
 	if b.ClientCert != "" {
-		cert, err := tls.LoadX509KeyPair(b.ClientCert, b.ClientKey)
+		cert, err := loadKeyPair(b.ClientCert, b.ClientKey)
 		if err != nil {
 			return nil, &tlsFileError{"client_cert", fmt.Errorf("cannot load the client certificate and key: %w", err)}
 		}
 		conf.Certificates = []tls.Certificate{cert}
 	}
 	return conf, nil
+}
+
+// loadKeyPair is tls.LoadX509KeyPair over regular files of bounded size.
+func loadKeyPair(certFile, keyFile string) (tls.Certificate, error) {
+	cert, err := readRegular(certFile, maxConfigBytes)
+	if err != nil {
+		return tls.Certificate{}, err
+	}
+	key, err := readRegular(keyFile, maxConfigBytes)
+	if err != nil {
+		return tls.Certificate{}, err
+	}
+	return tls.X509KeyPair(cert, key)
 }
 
 // validateRoute checks a tenant's backends for role: each named one exists,
