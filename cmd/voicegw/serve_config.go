@@ -58,7 +58,7 @@ func serveConfig(ctx context.Context, path string, log *slog.Logger, stdout, std
 			return 1
 		}
 		defer shared.Close()
-		metrics.LimitsShared.Set(1)
+		metrics.LimitsShared.Set(map[bool]float64{true: 1, false: 0}[shared.Healthy()])
 		admission = shared
 		status = func() map[string]any { return map[string]any{"limits": shared.Detail()} }
 	}
