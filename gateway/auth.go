@@ -18,6 +18,10 @@ type Caller struct {
 	USPerson bool
 	// AttestedBy names who vouched for USPerson.
 	AttestedBy string
+	// Party is the classifier party of a caller not attested as a U.S.
+	// person: "unknown" (the default) or "foreign" (the tenant's
+	// pipeline.default_party). It never makes a caller a U.S. person.
+	Party string
 }
 
 // Authenticator checks a signaling token. Implemented by StaticTokens (dev
@@ -70,7 +74,7 @@ func (a TokenAuth) Authenticate(_ context.Context, token string) (Caller, error)
 	if err != nil {
 		return Caller{}, err
 	}
-	return Caller{Tenant: p.Tenant, Subject: p.Subject, USPerson: p.USPerson, AttestedBy: p.AttestedBy}, nil
+	return Caller{Tenant: p.Tenant, Subject: p.Subject, USPerson: p.USPerson, AttestedBy: p.AttestedBy, Party: a.Authority.Party(p)}, nil
 }
 
 var _ Authenticator = TokenAuth{}

@@ -36,6 +36,10 @@ type Config struct {
 	// Admission, when set, admits each call against its tenant's rate and
 	// concurrency limits (a *tenants.Limiter).
 	Admission CallAdmitter
+	// LLMTokens, when set, is asked before every LLM request whether the
+	// tenant may spend the request's tokens (a *tenants.Limiter or
+	// *tenants.SharedLimiter).
+	LLMTokens LLMTokenLimiter
 	// Routes are extra HTTP handlers by pattern (e.g. "POST /v1/tokens").
 	Routes map[string]http.Handler
 	// Status, when set, adds details to /readyz (e.g. whether limits are
@@ -80,6 +84,13 @@ type TenantSetup struct {
 // *tenants.Limiter; an over-limit refusal is a *tenants.LimitError.
 type CallAdmitter interface {
 	AdmitCall(ctx context.Context, tenant string) (*tenants.Lease, error)
+}
+
+// LLMTokenLimiter meters a tenant's LLM tokens per minute.
+type LLMTokenLimiter interface {
+	// AllowLLMTokens reports whether tenant may spend n tokens now and,
+	// if not, how long until it may.
+	AllowLLMTokens(ctx context.Context, tenant string, n int) (bool, time.Duration)
 }
 
 // PipelineConfig tunes the turn pipeline. The zero value is usable.

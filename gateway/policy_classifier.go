@@ -9,8 +9,9 @@ import (
 
 // ClassifierPolicy is the deemed-export Policy: the classifier's compiled
 // rule pack, an audit log, and the party each caller is treated as (a
-// verified U.S. person when the token attests it, otherwise "unknown",
-// which the classifier treats as foreign).
+// verified U.S. person when the token attests it, otherwise the tenant's
+// default party, "unknown" or "foreign", which the classifier treats alike
+// but audits apart).
 type ClassifierPolicy struct {
 	Engine *classifier.Engine
 	Audit  *telemetry.Audit
@@ -19,8 +20,11 @@ type ClassifierPolicy struct {
 // NewCall implements Policy.
 func (p *ClassifierPolicy) NewCall(caller Caller, callID string) CallPolicy {
 	party := classifier.PartyUnknown
-	if caller.USPerson {
+	switch {
+	case caller.USPerson:
 		party = classifier.PartyUSPerson
+	case caller.Party == string(classifier.PartyForeign):
+		party = classifier.PartyForeign
 	}
 	return &classifierCall{p: p, party: party, caller: caller, callID: callID, sess: p.Engine.NewSession()}
 }

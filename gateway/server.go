@@ -91,6 +91,7 @@ func New(cfg Config) (*Server, error) {
 			pipeline: t.Pipeline,
 			tenant:   id,
 			policy:   cfg.Policy,
+			tokens:   cfg.LLMTokens,
 		}
 	}
 	s.upgrade = websocket.Upgrader{
@@ -111,7 +112,7 @@ func New(cfg Config) (*Server, error) {
 	go func() {
 		defer s.bg.Done()
 		for _, n := range prewarm {
-			n.prewarm(bgCtx, noticeASR, noticeLLM, noticeTTS, noticeBlock)
+			n.prewarm(bgCtx, noticeASR, noticeLLM, noticeTTS, noticeBlock, noticeBusy)
 		}
 	}()
 	return s, nil
@@ -443,6 +444,7 @@ func (c *callConn) startCall(offer string) {
 		switch {
 		case errors.As(err, &le):
 			c.log.Info("call refused by tenant limits", "reason", le.Reason, "retry_after", le.RetryAfter)
+			s.cfg.Metrics.LimitRefusals.WithLabelValues(c.caller.Tenant, le.Reason).Inc()
 			s.cfg.Metrics.SignalingErrs.WithLabelValues(codeRateLimited).Inc()
 			_ = c.conn.send(errorMessage{Type: "error", Code: codeRateLimited, Message: "over the tenant's " + le.Reason + " limit", RetryAfterMs: le.RetryAfter.Milliseconds()})
 			return

@@ -14,6 +14,7 @@ import (
 	"github.com/voicegw/voicegw/gateway/backends"
 	"github.com/voicegw/voicegw/media"
 	"github.com/voicegw/voicegw/telemetry"
+	"github.com/voicegw/voicegw/tenants"
 )
 
 // Hang-up reasons sent in {"type":"hangup","reason":…}.
@@ -30,6 +31,7 @@ const (
 const (
 	noticeASR   = "Sorry, I'm having trouble hearing you right now. Please try again in a moment."
 	noticeLLM   = "Sorry, I can't answer right now. Please try again in a moment."
+	noticeBusy  = "Sorry, this line is very busy right now. Please ask again in a moment."
 	noticeTTS   = "Sorry, I can't finish that answer right now."
 	noticeBlock = "I'm sorry, I can't discuss that."
 )
@@ -50,6 +52,7 @@ type sessionDeps struct {
 	pipeline PipelineConfig
 	tenant   string
 	policy   Policy
+	tokens   LLMTokenLimiter // nil: unmetered
 }
 
 // session is one call. A single goroutine (run) owns all of its state;
@@ -499,6 +502,15 @@ func (s *session) startScriptedTurn(text string) {
 func (s *session) runTurn(ctx context.Context, t *turn, msgs []backends.Message) {
 	p := s.deps.pipeline
 	req := backends.ChatRequest{Messages: msgs, MaxTokens: p.MaxTokens, Temperature: p.Temperature}
+	if lim := s.deps.tokens; lim != nil {
+		n := requestTokens(req)
+		if ok, retry := lim.AllowLLMTokens(ctx, s.deps.tenant, n); !ok {
+			if ctx.Err() == nil {
+				s.post(func() { s.turnRateLimited(t, n, retry) })
+			}
+			return
+		}
+	}
 	stream, err := s.deps.llm.Stream(ctx, req)
 	if err != nil {
 		if ctx.Err() == nil {
@@ -831,6 +843,32 @@ func (s *session) turnBackendFailed(t *turn, role string, err error) {
 	}
 	t.outcome = "failed"
 	s.playNotice(t, notice)
+}
+
+// turnRateLimited ends a turn whose LLM request the tenant's tokens per
+// minute did not allow: the caller hears a notice and gets a rate_limited
+// event; the call stays up.
+func (s *session) turnRateLimited(t *turn, tokens int, retry time.Duration) {
+	if t.finished {
+		return
+	}
+	s.log.Info("LLM request refused by tenant limits", "reason", tenants.ReasonLLMTokens, "tokens", tokens, "retry_after", retry, "turn", t.id)
+	s.deps.metrics.LimitRefusals.WithLabelValues(s.deps.tenant, tenants.ReasonLLMTokens).Inc()
+	s.sendEvent(errorMessage{Type: "error", Code: codeRateLimited, Message: "over the tenant's " + tenants.ReasonLLMTokens + " limit", RetryAfterMs: retry.Milliseconds()})
+	t.outcome = "rate_limited"
+	s.playNotice(t, noticeBusy)
+}
+
+// requestTokens is what an LLM request is charged against the tenant's
+// tokens per minute before it is sent: its max_tokens (the most the reply
+// can use, as OpenAI-style limits count it) plus the prompt, estimated at
+// four bytes per token and four tokens of overhead per message.
+func requestTokens(req backends.ChatRequest) int {
+	n := req.MaxTokens
+	for _, m := range req.Messages {
+		n += 4 + (len(m.Content)+3)/4
+	}
+	return n
 }
 
 func (s *session) ttsFailed(t *turn, err error) {

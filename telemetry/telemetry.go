@@ -51,6 +51,7 @@ type Metrics struct {
 	PacketsTx      *prometheus.CounterVec   // ingress
 	PolicyActions  *prometheus.CounterVec   // direction, action
 	LimitsShared   prometheus.Gauge         // 1 while tenant limits are shared through Redis
+	LimitRefusals  *prometheus.CounterVec   // tenant, limit (call_rate, concurrency, llm_tokens)
 }
 
 // NewMetrics registers every voicegw collector on a fresh registry.
@@ -104,7 +105,10 @@ func NewMetrics() *Metrics {
 	m.LimitsShared = prometheus.NewGauge(prometheus.GaugeOpts{
 		Name: "voicegw_limits_shared", Help: "1 while tenant limits are shared across replicas through Redis, 0 while each replica enforces its local share.",
 	})
-	reg.MustRegister(m.LimitsShared)
+	m.LimitRefusals = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "voicegw_limit_refusals_total", Help: "Requests refused by a tenant's limits, by tenant and limit.",
+	}, []string{"tenant", "limit"})
+	reg.MustRegister(m.LimitsShared, m.LimitRefusals)
 	// Publish the per-ingress series at zero so dashboards see them before
 	// the first call.
 	for _, ingress := range []string{"webrtc", "sip"} {

@@ -196,7 +196,8 @@ type Limits struct {
 	Burst int `yaml:"burst"`
 	// MaxConcurrentCalls caps calls in progress. Default 20.
 	MaxConcurrentCalls int `yaml:"max_concurrent_calls"`
-	// LLMTokensPerMinute caps model output. Default 60000.
+	// LLMTokensPerMinute caps LLM tokens: each request is charged its
+	// max_tokens plus its prompt (estimated) before it is sent. Default 60000.
 	LLMTokensPerMinute int `yaml:"llm_tokens_per_minute"`
 }
 

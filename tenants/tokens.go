@@ -77,6 +77,18 @@ func NewAuthority(cfg *Config) (*Authority, error) {
 	return a, nil
 }
 
+// Party is the classifier party of an authenticated principal: us-person
+// when attested, else its tenant's default party.
+func (a *Authority) Party(p Principal) string {
+	if t := a.cfg.Tenant(p.Tenant); t != nil {
+		return t.Party(p)
+	}
+	if p.USPerson {
+		return PartyUSPerson
+	}
+	return PartyUnknown
+}
+
 // MintRequest is what an API-key holder asks a token for.
 type MintRequest struct {
 	// Subject identifies the caller to the tenant (required, ≤ 256 bytes).

@@ -294,3 +294,40 @@ func BenchmarkAuthenticate(b *testing.B) {
 		}
 	}
 }
+
+// TestDefaultParty: a caller without an attestation takes the tenant's
+// default party; an attestation always wins; nothing else makes a U.S.
+// person.
+func TestDefaultParty(t *testing.T) {
+	t.Setenv("TOKKEY", strings.Repeat("s", 40))
+	cfg, err := Parse("t.yaml", []byte(`
+tokens: {signing_key: env:TOKKEY}
+backends:
+  - {name: a, role: asr, url: "http://127.0.0.1:1", region: r, impact_level: IL5}
+  - {name: l, role: llm, url: "http://127.0.0.1:1", region: r, impact_level: IL5}
+  - {name: s, role: tts, url: "http://127.0.0.1:1", region: r, impact_level: IL5}
+tenants:
+  - {id: acme, impact_level: IL5, regions: [r], asr: [a], llm: [l], tts: [s]}
+  - {id: beta, impact_level: IL5, regions: [r], asr: [a], llm: [l], tts: [s], pipeline: {default_party: foreign}}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := NewAuthority(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		p    Principal
+		want string
+	}{
+		{Principal{Tenant: "acme"}, PartyUnknown},
+		{Principal{Tenant: "beta"}, PartyForeign},
+		{Principal{Tenant: "beta", USPerson: true, AttestedBy: "FSO"}, PartyUSPerson},
+		{Principal{Tenant: "gone"}, PartyUnknown},
+	} {
+		if got := a.Party(c.p); got != c.want {
+			t.Errorf("Party(%+v) = %s, want %s", c.p, got, c.want)
+		}
+	}
+}

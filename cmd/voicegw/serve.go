@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -101,15 +102,28 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	fmt.Fprintf(stdout, "softphone: http://%s/?token=%s\n", l.Addr(), tok)
 	fmt.Fprintf(stdout, "media: udp %s\n", srv.MediaAddr())
 
+	return serveUntilDone(ctx, srv, l, "", "", log, stderr)
+}
+
+// serveUntilDone serves srv on l (TLS when certFile is set) until ctx ends
+// or serving fails, then drains calls and shuts the gateway down.
+func serveUntilDone(ctx context.Context, srv *gateway.Server, l net.Listener, certFile, keyFile string, log *slog.Logger, stderr io.Writer) int {
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(l) }()
+	go func() {
+		if certFile != "" {
+			errc <- srv.ServeTLS(l, certFile, keyFile)
+			return
+		}
+		errc <- srv.Serve(l)
+	}()
+	code := 0
 	select {
 	case <-ctx.Done():
 		log.Info("shutting down")
 	case err := <-errc:
 		if err != nil && !errors.Is(err, http.ErrServerClosed) {
 			fmt.Fprintf(stderr, "voicegw serve: %v\n", err)
-			return 1
+			code = 1
 		}
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -117,5 +131,5 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	if err := srv.Shutdown(sctx); err != nil {
 		log.Warn("shutdown", "err", err)
 	}
-	return 0
+	return code
 }

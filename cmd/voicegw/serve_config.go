@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -48,6 +47,7 @@ func serveConfig(ctx context.Context, path string, log *slog.Logger, stdout, std
 	metrics := telemetry.NewMetrics()
 	limiter := tenants.NewLimiter(cfg) // also paces token minting
 	var admission gateway.CallAdmitter = limiter
+	var llmTokens gateway.LLMTokenLimiter = limiter
 	var status func() map[string]any
 	if cfg.Redis != nil {
 		shared, err := tenants.NewSharedLimiter(cfg, log.With("component", "limits"), func(ok bool) {
@@ -59,16 +59,27 @@ func serveConfig(ctx context.Context, path string, log *slog.Logger, stdout, std
 		}
 		defer shared.Close()
 		metrics.LimitsShared.Set(map[bool]float64{true: 1, false: 0}[shared.Healthy()])
-		admission = shared
+		admission, llmTokens = shared, shared
 		status = func() map[string]any { return map[string]any{"limits": shared.Detail()} }
 	}
 	setups := map[string]gateway.TenantSetup{}
-	asrCfg := func(b tenants.Backend) backends.ASRConfig {
-		return backends.ASRConfig{Endpoint: endpoint(b), Mode: b.Mode}
+	// One endpoint (its TLS and connection pool) per backend, shared by
+	// every tenant that routes to it.
+	endpoints := map[string]backends.Endpoint{}
+	for _, b := range cfg.Backends {
+		e, err := endpoint(b, log)
+		if err != nil {
+			fmt.Fprintf(stderr, "voicegw serve: %v\n", err)
+			return 1
+		}
+		endpoints[b.Name] = e
 	}
-	llmCfg := func(b tenants.Backend) backends.LLMConfig { return backends.LLMConfig{Endpoint: endpoint(b)} }
+	asrCfg := func(b tenants.Backend) backends.ASRConfig {
+		return backends.ASRConfig{Endpoint: endpoints[b.Name], Mode: b.Mode}
+	}
+	llmCfg := func(b tenants.Backend) backends.LLMConfig { return backends.LLMConfig{Endpoint: endpoints[b.Name]} }
 	ttsCfg := func(b tenants.Backend) backends.TTSConfig {
-		return backends.TTSConfig{Endpoint: endpoint(b), Voice: b.Voice}
+		return backends.TTSConfig{Endpoint: endpoints[b.Name], Voice: b.Voice}
 	}
 	for _, t := range cfg.Tenants {
 		// Only compliant backends, in the tenant's order: the first serves,
@@ -112,6 +123,7 @@ func serveConfig(ctx context.Context, path string, log *slog.Logger, stdout, std
 		Tenants:   setups,
 		Auth:      gateway.TokenAuth{Authority: auth},
 		Admission: admission,
+		LLMTokens: llmTokens,
 		Status:    status,
 		Metrics:   metrics,
 		Routes:    map[string]http.Handler{"POST /v1/tokens": tenants.TokensHandler(auth, limiter, log.With("component", "tokens"))},
@@ -129,31 +141,19 @@ func serveConfig(ctx context.Context, path string, log *slog.Logger, stdout, std
 		return 1
 	}
 	fmt.Fprintf(stdout, "voicegw %s: %d tenants, http %s, media udp %s\n", version, len(cfg.Tenants), l.Addr(), srv.MediaAddr())
-	errc := make(chan error, 1)
-	go func() {
-		if cfg.Listen.TLSCert != "" {
-			errc <- srv.ServeTLS(l, cfg.Listen.TLSCert, cfg.Listen.TLSKey)
-			return
-		}
-		errc <- srv.Serve(l)
-	}()
-	select {
-	case <-ctx.Done():
-		log.Info("shutting down")
-	case err := <-errc:
-		if err != nil && !errors.Is(err, http.ErrServerClosed) {
-			fmt.Fprintf(stderr, "voicegw serve: %v\n", err)
-			return 1
-		}
-	}
-	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil {
-		log.Warn("shutdown", "err", err)
-	}
-	return 0
+	return serveUntilDone(ctx, srv, l, cfg.Listen.TLSCert, cfg.Listen.TLSKey, log, stderr)
 }
 
-func endpoint(b tenants.Backend) backends.Endpoint {
-	return backends.Endpoint{Name: b.Name, URL: b.URL, APIKey: b.APIKey.Value(), Model: b.Model, Timeout: time.Duration(b.Timeout)}
+// endpoint is backend b's client side: its URL and credentials, and its
+// TLS configuration (CA file, client certificate for mTLS) for both HTTP
+// requests and the realtime socket.
+func endpoint(b tenants.Backend, log *slog.Logger) (backends.Endpoint, error) {
+	tc, err := b.TLSConfig()
+	if err != nil {
+		return backends.Endpoint{}, fmt.Errorf("backend %s: %w", b.Name, err)
+	}
+	return backends.Endpoint{
+		Name: b.Name, URL: b.URL, APIKey: b.APIKey.Value(), Model: b.Model, Timeout: time.Duration(b.Timeout),
+		TLS: tc, HTTPClient: backends.NewHTTPClient(tc), Logger: log.With("component", "backend"),
+	}, nil
 }

@@ -167,7 +167,7 @@ func dialRealtime(ctx context.Context, cfg ASRConfig) (*realtimeASR, error) {
 	h.Set("OpenAI-Beta", "realtime=v1")
 	dctx, cancel := context.WithTimeout(ctx, e.timeout())
 	defer cancel()
-	d := websocket.Dialer{HandshakeTimeout: e.timeout(), Proxy: http.ProxyFromEnvironment}
+	d := websocket.Dialer{HandshakeTimeout: e.timeout(), Proxy: http.ProxyFromEnvironment, TLSClientConfig: e.TLS}
 	ws, resp, err := d.DialContext(dctx, u, h)
 	if err != nil {
 		switch {

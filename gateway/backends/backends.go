@@ -32,6 +32,7 @@ package backends
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -69,6 +70,10 @@ type Endpoint struct {
 	// give it no overall Timeout, since streams are bounded by Timeout and
 	// IdleTimeout instead.
 	HTTPClient *http.Client
+	// TLS is the client TLS configuration (CA pool, client certificate
+	// for mTLS) for the realtime socket. HTTP requests use HTTPClient's;
+	// NewHTTPClient builds one from the same configuration.
+	TLS *tls.Config
 	// Logger receives debug lines (ignored protocol events). Default
 	// slog.Default().
 	Logger *slog.Logger
@@ -86,6 +91,17 @@ func (e Endpoint) idleTimeout() time.Duration {
 		return e.timeout()
 	}
 	return e.IdleTimeout
+}
+
+// NewHTTPClient returns a client for one backend: its own connection pool,
+// with tlsConfig (nil: the system roots) for https URLs, and no overall
+// timeout (Endpoint bounds requests itself).
+func NewHTTPClient(tlsConfig *tls.Config) *http.Client {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	if tlsConfig != nil {
+		t.TLSClientConfig = tlsConfig.Clone()
+	}
+	return &http.Client{Transport: t}
 }
 
 func (e Endpoint) client() *http.Client {

@@ -47,6 +47,8 @@ type stackOpts struct {
 	asrURL   string
 	policy   gateway.Policy
 	auditBuf syncBuffer
+	// llmTokens meters the dev tenant's LLM tokens (nil: unmetered).
+	llmTokens gateway.LLMTokenLimiter
 }
 
 // syncBuffer collects audit records from the gateway.
@@ -94,10 +96,11 @@ func startStack(t *testing.T, o *stackOpts) *stack {
 			testToken:     {Tenant: "dev", Subject: "e2e"},
 			usPersonToken: {Tenant: "dev", Subject: "e2e-us", USPerson: true, AttestedBy: "e2e test"},
 		},
-		Audit:   telemetry.NewAudit(&o.auditBuf, []byte("e2e-salt")),
-		Policy:  o.policy,
-		Logger:  log,
-		Metrics: m,
+		Audit:     telemetry.NewAudit(&o.auditBuf, []byte("e2e-salt")),
+		Policy:    o.policy,
+		LLMTokens: o.llmTokens,
+		Logger:    log,
+		Metrics:   m,
 	})
 	if err != nil {
 		t.Fatalf("gateway: %v", err)
