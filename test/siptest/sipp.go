@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -217,11 +218,46 @@ func Run(tb testing.TB, opts Options) Result {
 	media.EncodeAlaw(al, audio)
 	mustWrite(tb, filepath.Join(dir, AudioFileAlaw), al)
 
-	args := opts.args(sf)
-	res := Result{Dir: dir, LocalPort: opts.LocalPort, MediaPort: opts.MediaPort, Args: args}
+	autoLocal, autoMedia := opts.LocalPort == 0, opts.MediaPort == 0
+	opts.pickPorts(tb)
+	usesPause := pauseDecl.Match(xml)
+	var res Result
+	for attempt := 1; ; attempt++ {
+		res = run(tb, sipp, dir, opts.args(sf, usesPause), opts.Timeout)
+		res.LocalPort, res.MediaPort = opts.LocalPort, opts.MediaPort
+		// Another process may take a port between picking and binding it.
+		if res.ExitCode < 254 || !strings.Contains(strings.ToLower(res.Output), "bind") ||
+			!(autoLocal || autoMedia) || attempt == 3 {
+			break
+		}
+		tb.Logf("siptest.Run: sipp could not bind its ports, retrying: %s", tail(res.Output, 2))
+		if autoLocal {
+			opts.LocalPort = FreeSIPPort(tb)
+		}
+		if autoMedia {
+			opts.MediaPort = FreeMediaPort(tb)
+		}
+	}
+	res.Created, res.Successful, res.Failed = readStats(filepath.Join(dir, "stat.csv"))
+	res.Errors = tailFile(filepath.Join(dir, "errors.log"), 40)
+	res.Messages = tailFile(filepath.Join(dir, "messages.log"), 120)
+	res.Log = tailFile(filepath.Join(dir, "scenario.log"), 40)
+	if !res.OK() && !opts.AllowFailure {
+		tb.Errorf("siptest.Run %s against %s over %s: calls failed\n%s", name, opts.Target, opts.Transport, res.Report())
+	}
+	return res
+}
+
+// run runs sipp once in dir and collects its exit status and output.
+func run(tb testing.TB, sipp, dir string, args []string, timeout time.Duration) Result {
+	tb.Helper()
+	res := Result{Dir: dir, Args: args}
+	for _, f := range []string{"stat.csv", "errors.log", "screen.log", "messages.log", "scenario.log"} {
+		_ = os.Remove(filepath.Join(dir, f))
+	}
 
 	// SIPp's own -timeout ends it gracefully; the context is the hard bound.
-	ctx, cancel := context.WithTimeout(context.Background(), opts.Timeout+10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), timeout+10*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, sipp, args...)
 	cmd.Dir = dir
@@ -253,13 +289,6 @@ func Run(tb testing.TB, opts Options) Result {
 		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 	}
 
-	res.Created, res.Successful, res.Failed = readStats(filepath.Join(dir, "stat.csv"))
-	res.Errors = tailFile(filepath.Join(dir, "errors.log"), 40)
-	res.Messages = tailFile(filepath.Join(dir, "messages.log"), 120)
-	res.Log = tailFile(filepath.Join(dir, "scenario.log"), 40)
-	if !res.OK() && !opts.AllowFailure {
-		tb.Errorf("siptest.Run %s against %s over %s: calls failed\n%s", name, opts.Target, opts.Transport, res.Report())
-	}
 	return res
 }
 
@@ -292,6 +321,10 @@ func (o *Options) fill(tb testing.TB) {
 	if o.LocalIP == "" {
 		o.LocalIP = "127.0.0.1"
 	}
+}
+
+func (o *Options) pickPorts(tb testing.TB) {
+	tb.Helper()
 	if o.LocalPort == 0 {
 		o.LocalPort = FreeSIPPort(tb)
 	}
@@ -300,7 +333,10 @@ func (o *Options) fill(tb testing.TB) {
 	}
 }
 
-func (o *Options) args(scenarioFile string) []string {
+// pauseDecl finds a scenario's declaration of the global variable "pause".
+var pauseDecl = regexp.MustCompile(`<Global\s+variables\s*=\s*"[^"]*\bpause\b`)
+
+func (o *Options) args(scenarioFile string, usesPause bool) []string {
 	t := "u1"
 	if o.Transport == "tcp" {
 		t = "t1"
@@ -331,7 +367,10 @@ func (o *Options) args(scenarioFile string) []string {
 	if o.AuthUser != "" {
 		a = append(a, "-au", o.AuthUser, "-ap", o.AuthPass)
 	}
-	vars := map[string]string{"pause": strconv.FormatInt(o.Pause.Milliseconds(), 10)}
+	vars := make(map[string]string)
+	if usesPause {
+		vars["pause"] = strconv.FormatInt(o.Pause.Milliseconds(), 10)
+	}
 	for k, v := range o.Vars {
 		vars[k] = v
 	}

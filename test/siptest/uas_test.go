@@ -21,7 +21,6 @@ import (
 
 	"github.com/voicegw/voicegw/media"
 	"github.com/voicegw/voicegw/media/mediatest"
-	"github.com/voicegw/voicegw/test/siptest"
 )
 
 // uasConfig says how the test UAS answers a new INVITE. The zero value
@@ -106,29 +105,34 @@ func newUAS(tb testing.TB, cfg uasConfig) *testUAS {
 		_ = tx.Respond(res)
 	})
 
-	port := siptest.FreeSIPPort(tb)
-	u.Addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	udp, tcp := listenPair(tb)
+	u.Addr = udp.LocalAddr().String()
 	ctx, cancel := context.WithCancel(context.Background())
 	u.cancel = cancel
-	for _, network := range []string{"udp", "tcp"} {
-		ready := make(chan struct{})
-		lctx := context.WithValue(ctx, sipgo.ListenReadyCtxKey, sipgo.ListenReadyCtxValue(ready))
-		errc := make(chan error, 1)
-		u.wg.Add(1)
-		go func() {
-			defer u.wg.Done()
-			errc <- srv.ListenAndServe(lctx, network, u.Addr)
-		}()
-		select {
-		case <-ready:
-		case err := <-errc:
-			tb.Fatalf("uas listen %s %s: %v", network, u.Addr, err)
-		case <-time.After(10 * time.Second):
-			tb.Fatalf("uas listen %s %s: not ready", network, u.Addr)
-		}
-	}
+	u.wg.Add(2)
+	go func() { defer u.wg.Done(); _ = srv.ServeUDP(udp) }()
+	go func() { defer u.wg.Done(); _ = srv.ServeTCP(tcp) }()
+	go func() { <-ctx.Done(); udp.Close(); tcp.Close() }()
 	tb.Cleanup(u.close)
 	return u
+}
+
+// listenPair binds UDP and TCP on the same free port of 127.0.0.1.
+func listenPair(tb testing.TB) (net.PacketConn, net.Listener) {
+	tb.Helper()
+	for range 50 {
+		udp, err := net.ListenPacket("udp4", "127.0.0.1:0")
+		if err != nil {
+			tb.Fatal(err)
+		}
+		tcp, err := net.Listen("tcp4", udp.LocalAddr().String())
+		if err == nil {
+			return udp, tcp
+		}
+		udp.Close()
+	}
+	tb.Fatal("no free port for UDP and TCP")
+	return nil, nil
 }
 
 func (u *testUAS) close() {
