@@ -148,7 +148,10 @@ func TestScenarios(t *testing.T) {
 					}
 					return
 				}
-				siptest.Run(t, opts)
+				r := siptest.Run(t, opts)
+				if c.scenario == "uac_digest" && !strings.Contains(r.Messages, "Authorization: Digest") {
+					t.Errorf("no credentials were sent\n%s", r.Report())
+				}
 			})
 		}
 	}
@@ -165,6 +168,8 @@ func TestRunReportsFailure(t *testing.T) {
 		{"503 without Retry-After", "uac_reject_503", uasConfig{Reject: 503}},
 		{"200 instead of 403", "uac_reject_403", uasConfig{}},
 		{"wrong password", "uac_digest", uasConfig{DigestUser: "alice", DigestPass: "other"}},
+		{"hold answered sendrecv", "uac_hold", uasConfig{IgnoreHold: true}},
+		{"200 instead of ringing", "uac_cancel", uasConfig{}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -37,6 +37,8 @@ type uasConfig struct {
 	DigestUser, DigestPass string
 	// HangupAfter sends a BYE this long after the ACK.
 	HangupAfter time.Duration
+	// IgnoreHold answers every re-INVITE with sendrecv.
+	IgnoreHold bool
 	// Tone is how long the 1 kHz tone plays. Default 2 s.
 	Tone time.Duration
 }
@@ -243,7 +245,7 @@ func (u *testUAS) onReinvite(req *sip.Request, tx sip.ServerTransaction, id stri
 	}
 	offer := parseSDP(req.Body())
 	dir := map[string]string{"sendonly": "recvonly", "recvonly": "sendonly", "inactive": "inactive"}[offer.dir]
-	if dir == "" {
+	if dir == "" || u.cfg.IgnoreHold {
 		dir = "sendrecv"
 	}
 	u.mu.Lock()
