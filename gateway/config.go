@@ -23,6 +23,8 @@ type Config struct {
 	HTTPAddr string
 	// ICE configures the WebRTC ingress.
 	ICE ICEConfig
+	// SIP configures the SIP trunk ingress (off without a listen address).
+	SIP SIPConfig
 	// Backends for every call.
 	ASR backends.ASRConfig
 	LLM backends.LLMConfig
@@ -78,6 +80,8 @@ type TenantSetup struct {
 	ASRFallback []backends.ASRConfig
 	LLMFallback []backends.LLMConfig
 	TTSFallback []backends.TTSConfig
+	// Agents are named pipeline variants that SIP trunk numbers route to.
+	Agents map[string]AgentSetup
 }
 
 // CallAdmitter admits calls against per-tenant limits. Implemented by

@@ -37,6 +37,7 @@ type Server struct {
 	cfg     Config
 	log     *slog.Logger
 	webrtc  *webrtcIngress
+	sip     *sipIngress             // nil when SIP is off
 	deps    map[string]*sessionDeps // by tenant
 	http    *http.Server
 	upgrade websocket.Upgrader
@@ -92,6 +93,7 @@ func New(cfg Config) (*Server, error) {
 			tenant:   id,
 			policy:   cfg.Policy,
 			tokens:   cfg.LLMTokens,
+			agents:   t.Agents,
 		}
 	}
 	s.upgrade = websocket.Upgrader{
@@ -105,6 +107,12 @@ func New(cfg Config) (*Server, error) {
 		Handler:           s.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	if cfg.SIP.enabled() {
+		if s.sip, err = newSIPIngress(s, cfg.SIP, log.With("component", "sip")); err != nil {
+			_ = ing.Close()
+			return nil, err
+		}
 	}
 	bgCtx, cancel := context.WithCancel(context.Background())
 	s.stopBg = cancel
@@ -193,7 +201,19 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	if err := s.webrtc.Close(); err != nil {
 		errs = append(errs, err)
 	}
+	if s.sip != nil {
+		s.sip.close()
+	}
 	return errors.Join(errs...)
+}
+
+// SIPAddr is the bound SIP listen address for network ("udp", "tcp",
+// "tls"), or "" when it is not configured.
+func (s *Server) SIPAddr(network string) string {
+	if s.sip == nil {
+		return ""
+	}
+	return s.sip.addr(network)
 }
 
 // ActiveCalls is the number of calls in progress.
@@ -425,40 +445,10 @@ func (c *callConn) handle(m clientMessage) bool {
 
 func (c *callConn) startCall(offer string) {
 	s := c.srv
-	if s.draining.Load() {
-		c.sendError(codeUnavailable, errDraining.Error())
+	release, ref := s.admitCall(c.caller, c.log)
+	if ref != nil {
+		_ = c.conn.send(errorMessage{Type: "error", Code: ref.code, Message: ref.msg, RetryAfterMs: ref.retryAfter.Milliseconds()})
 		return
-	}
-	s.mu.Lock()
-	full := len(s.sessions) >= s.cfg.MaxCalls
-	s.mu.Unlock()
-	if full {
-		c.srv.cfg.Metrics.SignalingErrs.WithLabelValues(codeRateLimited).Inc()
-		_ = c.conn.send(errorMessage{Type: "error", Code: codeRateLimited, Message: "gateway is at its call limit", RetryAfterMs: 1000})
-		return
-	}
-	var lease *tenants.Lease
-	if s.cfg.Admission != nil {
-		l, err := s.cfg.Admission.AdmitCall(context.Background(), c.caller.Tenant)
-		var le *tenants.LimitError
-		switch {
-		case errors.As(err, &le):
-			c.log.Info("call refused by tenant limits", "reason", le.Reason, "retry_after", le.RetryAfter)
-			s.cfg.Metrics.LimitRefusals.WithLabelValues(c.caller.Tenant, le.Reason).Inc()
-			s.cfg.Metrics.SignalingErrs.WithLabelValues(codeRateLimited).Inc()
-			_ = c.conn.send(errorMessage{Type: "error", Code: codeRateLimited, Message: "over the tenant's " + le.Reason + " limit", RetryAfterMs: le.RetryAfter.Milliseconds()})
-			return
-		case err != nil:
-			c.log.Error("admission failed", "err", err)
-			c.sendError(codeUnavailable, "admission is unavailable; try again")
-			return
-		}
-		lease = l
-	}
-	release := func() {
-		if lease != nil {
-			lease.Release()
-		}
 	}
 	id := newCallID()
 	log := c.log.With("call", id)
@@ -483,33 +473,82 @@ func (c *callConn) startCall(offer string) {
 	}
 	if err := c.conn.send(answerMessage{Type: "answer", SDP: answer, CallID: id}); err != nil {
 		release()
-		_ = leg.Close()
+		sess.discard()
 		return
 	}
-	s.mu.Lock()
-	if s.draining.Load() {
-		// Shutdown began while this call was being set up.
-		s.mu.Unlock()
-		release()
-		sess.cancel()
-		sess.det.Close()
-		_ = leg.Close()
+	done := make(chan string, 1)
+	if !s.launch(sess, release, func(reason string) { done <- reason }) {
 		c.sendError(codeUnavailable, errDraining.Error())
 		return
 	}
-	s.sessions[id] = sess
+	c.sess = sess
+	c.sessDone = done
+}
+
+// refusal is why a call was not admitted, as a signaling error (the SIP
+// ingress maps it to a status code).
+type refusal struct {
+	code       string
+	msg        string
+	retryAfter time.Duration
+}
+
+// admitCall admits a call for caller against the gateway's call cap and
+// the tenant's limits. On success release must be called exactly once when
+// the call ends (or is not set up after all).
+func (s *Server) admitCall(caller Caller, log *slog.Logger) (release func(), _ *refusal) {
+	if s.draining.Load() {
+		return nil, &refusal{code: codeUnavailable, msg: errDraining.Error(), retryAfter: 5 * time.Second}
+	}
+	s.mu.Lock()
+	full := len(s.sessions) >= s.cfg.MaxCalls
+	s.mu.Unlock()
+	if full {
+		s.cfg.Metrics.SignalingErrs.WithLabelValues(codeRateLimited).Inc()
+		return nil, &refusal{code: codeRateLimited, msg: "gateway is at its call limit", retryAfter: time.Second}
+	}
+	if s.cfg.Admission == nil {
+		return func() {}, nil
+	}
+	lease, err := s.cfg.Admission.AdmitCall(context.Background(), caller.Tenant)
+	var le *tenants.LimitError
+	switch {
+	case errors.As(err, &le):
+		log.Info("call refused by tenant limits", "reason", le.Reason, "retry_after", le.RetryAfter)
+		s.cfg.Metrics.LimitRefusals.WithLabelValues(caller.Tenant, le.Reason).Inc()
+		s.cfg.Metrics.SignalingErrs.WithLabelValues(codeRateLimited).Inc()
+		return nil, &refusal{code: codeRateLimited, msg: "over the tenant's " + le.Reason + " limit", retryAfter: le.RetryAfter}
+	case err != nil:
+		log.Error("admission failed", "err", err)
+		return nil, &refusal{code: codeUnavailable, msg: "admission is unavailable; try again", retryAfter: time.Second}
+	}
+	var once sync.Once
+	return func() { once.Do(lease.Release) }, nil
+}
+
+// launch registers sess and runs it on its own goroutine; when it has
+// ended, release is called and then done with the hang-up reason. It
+// returns false (and discards the session, releasing it) when the gateway
+// began draining while the call was being set up.
+func (s *Server) launch(sess *session, release func(), done func(reason string)) bool {
+	s.mu.Lock()
+	if s.draining.Load() {
+		s.mu.Unlock()
+		release()
+		sess.discard()
+		return false
+	}
+	s.sessions[sess.id] = sess
 	s.calls.Add(1)
 	s.mu.Unlock()
-	c.sess = sess
-	c.sessDone = make(chan string, 1)
-	done := c.sessDone
 	go func() {
 		defer s.calls.Done()
 		reason := sess.run()
 		release()
 		s.mu.Lock()
-		delete(s.sessions, id)
+		delete(s.sessions, sess.id)
 		s.mu.Unlock()
-		done <- reason
+		done(reason)
 	}()
+	return true
 }

@@ -53,6 +53,7 @@ type sessionDeps struct {
 	tenant   string
 	policy   Policy
 	tokens   LLMTokenLimiter // nil: unmetered
+	agents   map[string]AgentSetup
 }
 
 // session is one call. A single goroutine (run) owns all of its state;
@@ -77,6 +78,9 @@ type session struct {
 	pol        CallPolicy
 
 	// Owned by the run goroutine.
+	digits      []rune // keypad entry in progress
+	dtmfGen     int
+	dtmfTimer   *time.Timer
 	det         *media.TurnDetector
 	preroll     [][]int16
 	asr         backends.ASRStream
@@ -144,6 +148,13 @@ func newSession(parent context.Context, id string, caller Caller, deps *sessionD
 	}
 	s.player = newPlayer(leg, func(ev playerEvent) { s.post(func() { s.onPlayerEvent(ev) }) })
 	return s, nil
+}
+
+// discard frees a session that was set up but never run, with its leg.
+func (s *session) discard() {
+	s.cancel()
+	s.det.Close()
+	_ = s.leg.Close()
 }
 
 // post runs fn on the session goroutine. It never blocks past the session's end.
@@ -217,6 +228,9 @@ loop:
 		s.finishTurn(s.cur, "hung_up")
 	}
 	s.cancel()
+	if s.dtmfTimer != nil {
+		s.dtmfTimer.Stop()
+	}
 	if s.asr != nil {
 		_ = s.asr.Close()
 	}
@@ -398,7 +412,12 @@ func (s *session) onASREvent(gen int, st backends.ASRStream, ev backends.ASREven
 		s.log.Debug("empty transcript; no turn")
 		return
 	}
-	asrFinal := time.Now()
+	s.callerTurn(text, s.speechEnd, time.Now())
+}
+
+// callerTurn checks the caller's words (a final transcript or keyed
+// digits) inbound and, unless policy blocks them, starts a turn with them.
+func (s *session) callerTurn(text string, speechEnd, asrFinal time.Time) {
 	s.sendEvent(transcriptMessage{Type: "transcript", Role: "caller", Text: text, Final: true})
 	d := s.checkPolicy(text, Inbound, CheckMeta{Turn: s.turnSeq + 1, Ingress: s.leg.Ingress(), Backend: s.deps.llm.Name()})
 	if d.Action != ActionAllow {
@@ -407,7 +426,7 @@ func (s *session) onASREvent(gen int, st backends.ASRStream, ev backends.ASREven
 	switch d.Action {
 	case ActionBlock:
 		// The caller's words never reach the model or the history.
-		t := s.newTurn("", s.speechEnd)
+		t := s.newTurn("", speechEnd)
 		t.t[telemetry.StageASRFinal] = asrFinal
 		t.outcome = "blocked"
 		s.cur = t
@@ -417,7 +436,50 @@ func (s *session) onASREvent(gen int, st backends.ASRStream, ev backends.ASREven
 	case ActionRedact:
 		text = d.Redacted
 	}
-	s.startTurn(text, s.speechEnd, asrFinal)
+	s.startTurn(text, speechEnd, asrFinal)
+}
+
+// Keypad entry (RFC 4733 telephone-events on SIP calls).
+const (
+	dtmfTimeout   = 2 * time.Second // silence after a digit that ends an entry
+	dtmfMaxDigits = 32
+)
+
+// onDTMF handles one keypad digit. A digit interrupts the agent as speech
+// does; the digits keyed until '#', dtmfTimeout without a key, or
+// dtmfMaxDigits become one caller turn that the model reads as
+// "Keypad: 1234#" (checked by the policy like any caller text).
+func (s *session) onDTMF(key rune) {
+	if s.cur != nil && !s.cur.finished {
+		s.bargeIn()
+	}
+	s.sendEvent(dtmfMessage{Type: "dtmf", Digit: string(key)})
+	s.digits = append(s.digits, key)
+	s.dtmfGen++
+	if key == '#' || len(s.digits) >= dtmfMaxDigits {
+		s.flushDTMF()
+		return
+	}
+	gen := s.dtmfGen
+	t := time.AfterFunc(dtmfTimeout, func() {
+		s.post(func() {
+			if s.dtmfGen == gen {
+				s.flushDTMF()
+			}
+		})
+	})
+	s.dtmfTimer = t
+}
+
+func (s *session) flushDTMF() {
+	if len(s.digits) == 0 {
+		return
+	}
+	text := "Keypad: " + string(s.digits)
+	s.digits = s.digits[:0]
+	s.dtmfGen++
+	now := time.Now()
+	s.callerTurn(text, now, now)
 }
 
 // sendPolicy tells the client about a classifier decision that was not a

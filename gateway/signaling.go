@@ -41,6 +41,11 @@ type (
 		Text  string `json:"text"`
 		Final bool   `json:"final"`
 	}
+	// dtmfMessage reports a keypad digit the caller pressed (SIP calls).
+	dtmfMessage struct {
+		Type  string `json:"type"` // "dtmf"
+		Digit string `json:"digit"`
+	}
 	errorMessage struct {
 		Type         string `json:"type"` // "error"
 		Code         string `json:"code"`

@@ -52,6 +52,7 @@ type Metrics struct {
 	PolicyActions  *prometheus.CounterVec   // direction, action
 	LimitsShared   prometheus.Gauge         // 1 while tenant limits are shared through Redis
 	LimitRefusals  *prometheus.CounterVec   // tenant, limit (call_rate, concurrency, llm_tokens)
+	SIPRefusals    *prometheus.CounterVec   // status (SIP final responses ≥ 300 the gateway sent)
 }
 
 // NewMetrics registers every voicegw collector on a fresh registry.
@@ -108,7 +109,10 @@ func NewMetrics() *Metrics {
 	m.LimitRefusals = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "voicegw_limit_refusals_total", Help: "Requests refused by a tenant's limits, by tenant and limit.",
 	}, []string{"tenant", "limit"})
-	reg.MustRegister(m.LimitsShared, m.LimitRefusals)
+	m.SIPRefusals = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "voicegw_sip_refusals_total", Help: "SIP requests the gateway refused, by response status.",
+	}, []string{"status"})
+	reg.MustRegister(m.LimitsShared, m.LimitRefusals, m.SIPRefusals)
 	// Publish the per-ingress series at zero so dashboards see them before
 	// the first call.
 	for _, ingress := range []string{"webrtc", "sip"} {

@@ -36,7 +36,7 @@ type Config struct {
 	Tenants  []Tenant  `yaml:"tenants"`
 }
 
-// Listen is where the gateway serves. SIP listeners will join here.
+// Listen is where the gateway serves.
 type Listen struct {
 	// HTTP is the address of the softphone, signaling, /v1/tokens and
 	// /metrics. Default "127.0.0.1:8080".
@@ -50,6 +50,8 @@ type Listen struct {
 	// are loaded at check time, so a bad pair is a config error.
 	TLSCert string `yaml:"tls_cert"`
 	TLSKey  string `yaml:"tls_key"`
+	// SIP, when set, serves SIP trunks (see Tenant.Trunks).
+	SIP *SIP `yaml:"sip"`
 }
 
 // Audit configures the audit log.
@@ -171,6 +173,10 @@ type Tenant struct {
 	Limits Limits `yaml:"limits"`
 	// Pipeline overrides the turn pipeline's defaults.
 	Pipeline Pipeline `yaml:"pipeline"`
+	// Trunks are the tenant's SIP trunks (needs listen.sip).
+	Trunks []Trunk `yaml:"trunks"`
+	// Agents are named pipeline variants that trunk numbers route to.
+	Agents map[string]Agent `yaml:"agents"`
 }
 
 // APIKey is one stored key hash.
@@ -396,6 +402,7 @@ func (c *Config) setDefaults() {
 	if c.Tokens.Issuer == "" {
 		c.Tokens.Issuer = "voicegw"
 	}
+	c.setSIPDefaults()
 	if c.Redis != nil {
 		if c.Redis.LocalShare == 0 {
 			c.Redis.LocalShare = 0.5

@@ -76,6 +76,7 @@ func exampleEnv(t *testing.T) {
 	t.Setenv("VOICEGW_AUDIT_SALT", "salt")
 	t.Setenv("VOICEGW_TOKEN_KEY", strings.Repeat("k", 32))
 	t.Setenv("VLLM_KEY", "vllm-secret-value")
+	t.Setenv("ACME_SIP_PASSWORD", "sip-secret-value")
 }
 
 func TestExampleConfig(t *testing.T) {
@@ -103,6 +104,21 @@ func TestExampleConfig(t *testing.T) {
 	}
 	if c.Tenant("nobody") != nil || c.Route("nobody", RoleLLM) != nil || c.Route("lab", "video") != nil {
 		t.Error("unknown tenant or role routed")
+	}
+	sip := c.Listen.SIP
+	if lo, hi := sip.PortRange(); sip == nil || lo != 20000 || hi != 29999 || time.Duration(sip.RTPTimeout) != 30*time.Second {
+		t.Errorf("listen.sip %+v", sip)
+	}
+	if len(acme.Trunks) != 1 {
+		t.Fatalf("trunks %+v", acme.Trunks)
+	}
+	tr := acme.Trunks[0]
+	if tr.Digest.Password.Value() != "sip-secret-value" || tr.Callers != CallersAttested || tr.Numbers["18005550199"] != "export-desk" ||
+		len(tr.Prefixes()) != 1 || tr.Prefixes()[0].String() != "127.0.0.0/8" || tr.Digest.Algorithms[0] != "SHA-256" {
+		t.Errorf("trunk %+v", tr)
+	}
+	if acme.Agents["export-desk"].Greeting == "" {
+		t.Errorf("agents %+v", acme.Agents)
 	}
 }
 

@@ -86,7 +86,12 @@ func (d *IdP) keysFor(alg string) []crypto.PublicKey {
 }
 
 func (c *Config) validateIdP(ps *problems, p string, t *Tenant, issuers map[string]string) {
-	d := t.IdP
+	c.validateSigner(ps, p, t.IdP, issuers)
+}
+
+// validateSigner checks an issuer of JWTs verified with public keys (a
+// tenant's IdP, a trunk's caller assertions) and loads its keys.
+func (c *Config) validateSigner(ps *problems, p string, d *IdP, issuers map[string]string) {
 	switch {
 	case d.Issuer == "":
 		ps.add(p+".issuer", "required")

@@ -99,6 +99,8 @@ func (c *Config) validate() []Problem {
 		}
 		validatePipeline(&ps, p+".pipeline", &t.Pipeline)
 	}
+	c.validateSIP(&ps)
+	c.validateTrunks(&ps)
 	if anyKeys && c.Tokens.SigningKey.Value() == "" && c.Tokens.SigningKey.Ref == "" {
 		ps.add("tokens.signing_key", "required: tenants have API keys, and their call tokens are signed with it")
 	}

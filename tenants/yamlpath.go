@@ -93,6 +93,19 @@ func (s *shapeChecker) check(n *yaml.Node, t reflect.Type, path string, depth in
 		for i, e := range n.Content {
 			s.check(e, t.Elem(), fmt.Sprintf("%s[%d]", path, i), depth+1)
 		}
+	case reflect.Map:
+		if n.Kind != yaml.MappingNode {
+			s.add(path, n.Line, "must be a mapping")
+			return
+		}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, v := n.Content[i], n.Content[i+1]
+			if k.Kind != yaml.ScalarNode {
+				s.add(path, k.Line, "keys must be plain values")
+				continue
+			}
+			s.check(v, t.Elem(), path+"."+k.Value, depth+1)
+		}
 	case reflect.String:
 		if n.Kind != yaml.ScalarNode {
 			s.add(path, n.Line, "must be a string")

@@ -21,6 +21,7 @@ func TestCheckCommand(t *testing.T) {
 	t.Setenv("VOICEGW_AUDIT_SALT", "s")
 	t.Setenv("VOICEGW_TOKEN_KEY", strings.Repeat("x", 40))
 	t.Setenv("VLLM_KEY", "top-secret-vllm")
+	t.Setenv("ACME_SIP_PASSWORD", "top-secret-sip")
 	out.Reset()
 	errb.Reset()
 	code = run(context.Background(), []string{"check", "--config", "../../examples/voicegw.yaml"}, nil, &out, &errb)

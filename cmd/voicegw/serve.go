@@ -11,7 +11,10 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/voicegw/voicegw/gateway"
@@ -33,6 +36,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	greeting := fs.String("greeting", "", "dev mode: a greeting the agent speaks when a call connects")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
 	logFormat := fs.String("log-format", "text", "log format: text or json")
+	sipAddr := fs.String("sip", "", "dev mode: SIP listen address (UDP and TCP), e.g. 127.0.0.1:5060; the dev trunk accepts calls from 127.0.0.0/8 to any number")
+	rtpPorts := fs.String("rtp-ports", "20000-29999", "dev mode: RTP port range for SIP calls")
 	usPerson := fs.Bool("dev-us-person", false, "dev mode: attest the dev caller as a verified U.S. person (default: unknown)")
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -78,8 +83,26 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	if *usPerson {
 		attested = "dev-mode flag --dev-us-person"
 	}
+	var sipCfg gateway.SIPConfig
+	if *sipAddr != "" {
+		lo, hi, err := parsePortRange(*rtpPorts)
+		if err != nil {
+			fmt.Fprintf(stderr, "voicegw serve: --rtp-ports: %v\n", err)
+			return 2
+		}
+		sipCfg = gateway.SIPConfig{
+			UDPAddr: *sipAddr, TCPAddr: *sipAddr, RTPPortMin: lo, RTPPortMax: hi,
+			Trunks: []gateway.Trunk{{
+				Name: "dev", Tenant: "dev",
+				Sources:          []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")},
+				Numbers:          map[string]string{"*": ""},
+				USPersonAttested: *usPerson, AttestedBy: attested,
+			}},
+		}
+	}
 	srv, err := gateway.New(gateway.Config{
 		HTTPAddr: *httpAddr,
+		SIP:      sipCfg,
 		ICE:      gateway.ICEConfig{UDPAddr: media, LoopbackOnly: loopback},
 		ASR:      backends.ASRConfig{Endpoint: backends.Endpoint{Name: "sim-asr", URL: simURL, Model: "sim-whisper"}},
 		LLM:      backends.LLMConfig{Endpoint: backends.Endpoint{Name: "sim-llm", URL: simURL, Model: "sim-llm"}},
@@ -101,8 +124,22 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	fmt.Fprintf(stdout, "voicegw %s (dev mode, simulated backends)\n", version)
 	fmt.Fprintf(stdout, "softphone: http://%s/?token=%s\n", l.Addr(), tok)
 	fmt.Fprintf(stdout, "media: udp %s\n", srv.MediaAddr())
+	if *sipAddr != "" {
+		fmt.Fprintf(stdout, "sip: udp %s, tcp %s (dev trunk: 127.0.0.0/8, any number, no digest)\n", srv.SIPAddr("udp"), srv.SIPAddr("tcp"))
+	}
 
 	return serveUntilDone(ctx, srv, l, "", "", log, stderr)
+}
+
+// parsePortRange parses "LOW-HIGH".
+func parsePortRange(s string) (int, int, error) {
+	a, b, ok := strings.Cut(s, "-")
+	lo, err1 := strconv.Atoi(strings.TrimSpace(a))
+	hi, err2 := strconv.Atoi(strings.TrimSpace(b))
+	if !ok || err1 != nil || err2 != nil || lo < 1024 || hi > 65535 || hi-lo < 1 {
+		return 0, 0, fmt.Errorf("want LOW-HIGH within 1024-65535, got %q", s)
+	}
+	return lo, hi, nil
 }
 
 // serveUntilDone serves srv on l (TLS when certFile is set) until ctx ends

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"log/slog"
@@ -101,6 +102,12 @@ func serveConfig(ctx context.Context, path string, log *slog.Logger, stdout, std
 				FirstAudioBudget: time.Duration(t.Pipeline.FirstAudioBudget),
 			},
 		}
+		if len(t.Agents) > 0 {
+			setup.Agents = map[string]gateway.AgentSetup{}
+			for name, a := range t.Agents {
+				setup.Agents[name] = gateway.AgentSetup{SystemPrompt: a.SystemPrompt, Greeting: a.Greeting}
+			}
+		}
 		for _, b := range asrs[1:] {
 			setup.ASRFallback = append(setup.ASRFallback, asrCfg(b))
 		}
@@ -117,8 +124,14 @@ func serveConfig(ctx context.Context, path string, log *slog.Logger, stdout, std
 	if media == "" {
 		media = net.JoinHostPort(host, "0")
 	}
+	sipCfg, err := sipConfig(cfg, auth)
+	if err != nil {
+		fmt.Fprintf(stderr, "voicegw serve: %v\n", err)
+		return 1
+	}
 	srv, err := gateway.New(gateway.Config{
 		HTTPAddr:  cfg.Listen.HTTP,
+		SIP:       sipCfg,
 		ICE:       gateway.ICEConfig{UDPAddr: media, NAT1To1IPs: cfg.Listen.NAT1To1IPs},
 		Tenants:   setups,
 		Auth:      gateway.TokenAuth{Authority: auth},
@@ -141,6 +154,11 @@ func serveConfig(ctx context.Context, path string, log *slog.Logger, stdout, std
 		return 1
 	}
 	fmt.Fprintf(stdout, "voicegw %s: %d tenants, http %s, media udp %s\n", version, len(cfg.Tenants), l.Addr(), srv.MediaAddr())
+	for _, n := range []string{"udp", "tcp", "tls"} {
+		if a := srv.SIPAddr(n); a != "" {
+			fmt.Fprintf(stdout, "sip %s %s\n", n, a)
+		}
+	}
 	return serveUntilDone(ctx, srv, l, cfg.Listen.TLSCert, cfg.Listen.TLSKey, log, stderr)
 }
 
@@ -156,4 +174,49 @@ func endpoint(b tenants.Backend, log *slog.Logger) (backends.Endpoint, error) {
 		Name: b.Name, URL: b.URL, APIKey: b.APIKey.Value(), Model: b.Model, Timeout: time.Duration(b.Timeout),
 		TLS: tc, HTTPClient: backends.NewHTTPClient(tc), Logger: log.With("component", "backend"),
 	}, nil
+}
+
+// sipConfig is the SIP ingress of cfg: its listeners and every tenant's
+// trunks, with caller assertions verified by auth.
+func sipConfig(cfg *tenants.Config, auth *tenants.Authority) (gateway.SIPConfig, error) {
+	s := cfg.Listen.SIP
+	if s == nil {
+		return gateway.SIPConfig{}, nil
+	}
+	out := gateway.SIPConfig{UDPAddr: s.UDP, TCPAddr: s.TCP, TLSAddr: s.TLS, MediaIP: s.MediaAddr(), RTPTimeout: time.Duration(s.RTPTimeout)}
+	out.RTPPortMin, out.RTPPortMax = s.PortRange()
+	if s.TLS != "" {
+		cert, err := tls.LoadX509KeyPair(s.TLSCert, s.TLSKey)
+		if err != nil {
+			return out, fmt.Errorf("listen.sip.tls_cert: %w", err)
+		}
+		out.TLS = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	}
+	for _, t := range cfg.Tenants {
+		for _, tr := range t.Trunks {
+			gt := gateway.Trunk{
+				Name: tr.Name, Tenant: t.ID, Sources: tr.Prefixes(), Numbers: map[string]string{},
+				RequireSRTP: tr.RequireSRTP, Codecs: tr.Codecs, USPersonOnly: t.USPersonOnly,
+				DefaultParty: t.Party(tenants.Principal{}), AnswerDelay: time.Duration(tr.AnswerDelay),
+			}
+			for num, agent := range tr.Numbers {
+				if agent == "default" {
+					agent = ""
+				}
+				gt.Numbers[num] = agent
+			}
+			if d := tr.Digest; d != nil {
+				gt.Username, gt.Password, gt.Realm, gt.Algorithms = d.Username, d.Password.Value(), d.Realm, d.Algorithms
+			}
+			switch tr.Callers {
+			case tenants.CallersAttested:
+				gt.USPersonAttested, gt.AttestedBy = true, tr.AttestedBy
+			case tenants.CallersAssertion:
+				gt.AssertionHeader = tr.Assertion.Header
+				gt.VerifyAssertion = auth.TrunkAssertion(t.ID, tr.Name)
+			}
+			out.Trunks = append(out.Trunks, gt)
+		}
+	}
+	return out, nil
 }
