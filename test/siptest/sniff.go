@@ -29,6 +29,9 @@ type Sniffer struct {
 	mu   sync.Mutex
 	pkts []Captured
 
+	drops   int        // kernel drops counted so far; guarded by mu
+	dropsFn func() int // reads and resets the kernel's count; guarded by mu
+
 	closeOnce sync.Once
 	closeFn   func() // stops the reader; set by the platform's start
 	done      chan struct{}
@@ -39,6 +42,18 @@ func (s *Sniffer) Packets() []Captured {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return append([]Captured(nil), s.pkts...)
+}
+
+// Drops returns how many matching datagrams the kernel dropped because the
+// capture buffer was full (PACKET_STATISTICS). A test that counts packets
+// can report it.
+func (s *Sniffer) Drops() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.dropsFn != nil {
+		s.drops += s.dropsFn()
+	}
+	return s.drops
 }
 
 // RTP returns the captured datagrams that parse as RTP version 2, in

@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+	"unsafe"
 )
 
 const (
@@ -44,13 +45,29 @@ func (s *Sniffer) start() error {
 		syscall.Close(fd)
 		return fmt.Errorf("siptest: SO_RCVTIMEO: %w", err)
 	}
-	_ = syscall.SetsockoptInt(fd, syscall.SOL_SOCKET, syscall.SO_RCVBUF, 8<<20)
+	// SO_RCVBUFFORCE passes net.core.rmem_max (root); SO_RCVBUF is the fallback.
+	if syscall.SetsockoptInt(fd, syscall.SOL_SOCKET, syscall.SO_RCVBUFFORCE, 16<<20) != nil {
+		_ = syscall.SetsockoptInt(fd, syscall.SOL_SOCKET, syscall.SO_RCVBUF, 16<<20)
+	}
+	// The kernel passes only UDP to the port: the reader never sees, and
+	// the buffer never fills with, the rest of the loopback traffic.
+	if err := attachFilter(fd, s.port); err != nil {
+		syscall.Close(fd)
+		return err
+	}
 
 	var stop atomic.Bool
 	s.closeFn = func() { stop.Store(true) }
+	s.dropsFn = func() int { return packetDrops(fd) }
 	go func() {
 		defer close(s.done)
-		defer syscall.Close(fd)
+		defer func() {
+			s.mu.Lock()
+			s.drops += packetDrops(fd)
+			s.dropsFn = nil
+			s.mu.Unlock()
+			syscall.Close(fd)
+		}()
 		buf := make([]byte, 65536+64)
 		for !stop.Load() {
 			n, from, err := syscall.Recvfrom(fd, buf, 0)
@@ -157,4 +174,58 @@ func requireCapture(tb testingTB, err error) {
 		tb.Skipf("siptest.Sniff needs CAP_NET_RAW (run as root): %v", err)
 	}
 	tb.Fatalf("siptest.Sniff: %v", err)
+}
+
+// attachFilter installs a classic BPF program that accepts Ethernet-framed
+// IPv4 (first fragments) and IPv6 UDP datagrams to port.
+func attachFilter(fd, port int) error {
+	const (
+		ldh  = 0x28 // BPF_LD|BPF_H|BPF_ABS
+		ldb  = 0x30 // BPF_LD|BPF_B|BPF_ABS
+		ldxb = 0xb1 // BPF_LDX|BPF_B|BPF_MSH
+		ldhx = 0x48 // BPF_LD|BPF_H|BPF_IND
+		jeq  = 0x15 // BPF_JMP|BPF_JEQ|BPF_K
+		jset = 0x45 // BPF_JMP|BPF_JSET|BPF_K
+		ret  = 0x06 // BPF_RET|BPF_K
+	)
+	p := uint32(port)
+	// Jt and Jf skip that many instructions: 14 accepts, 15 drops.
+	prog := []syscall.SockFilter{
+		/* 0 */ {Code: ldh, K: 12},
+		/* 1 */ {Code: jeq, K: etherTypeIPv4, Jt: 0, Jf: 7},
+		/* 2 */ {Code: ldb, K: 23},
+		/* 3 */ {Code: jeq, K: protoUDP, Jt: 0, Jf: 11},
+		/* 4 */ {Code: ldh, K: 20},
+		/* 5 */ {Code: jset, K: 0x1fff, Jt: 9, Jf: 0},
+		/* 6 */ {Code: ldxb, K: 14},
+		/* 7 */ {Code: ldhx, K: 16},
+		/* 8 */ {Code: jeq, K: p, Jt: 5, Jf: 6},
+		/* 9 */ {Code: jeq, K: etherTypeIPv6, Jt: 0, Jf: 5},
+		/* 10 */ {Code: ldb, K: 20},
+		/* 11 */ {Code: jeq, K: protoUDP, Jt: 0, Jf: 3},
+		/* 12 */ {Code: ldh, K: 56},
+		/* 13 */ {Code: jeq, K: p, Jt: 0, Jf: 1},
+		/* 14 */ {Code: ret, K: 0x40000},
+		/* 15 */ {Code: ret, K: 0},
+	}
+	fprog := syscall.SockFprog{Len: uint16(len(prog)), Filter: &prog[0]}
+	_, _, errno := syscall.Syscall6(syscall.SYS_SETSOCKOPT, uintptr(fd), syscall.SOL_SOCKET, syscall.SO_ATTACH_FILTER,
+		uintptr(unsafe.Pointer(&fprog)), unsafe.Sizeof(fprog), 0)
+	if errno != 0 {
+		return fmt.Errorf("siptest: SO_ATTACH_FILTER: %w", errno)
+	}
+	return nil
+}
+
+// packetDrops reads and resets the socket's drop counter (PACKET_STATISTICS).
+func packetDrops(fd int) int {
+	const solPacket, packetStatistics = 263, 6
+	var st struct{ packets, drops uint32 }
+	l := uint32(unsafe.Sizeof(st))
+	_, _, errno := syscall.Syscall6(syscall.SYS_GETSOCKOPT, uintptr(fd), solPacket, packetStatistics,
+		uintptr(unsafe.Pointer(&st)), uintptr(unsafe.Pointer(&l)), 0)
+	if errno != 0 {
+		return 0
+	}
+	return int(st.drops)
 }
