@@ -221,8 +221,8 @@ func (e *encoder) encode(frame []int16, emit func(payload []byte, samples uint32
 	return err
 }
 
-// skip advances the encoder's accounting for a frame not sent (hold):
-// it returns the RTP clock units of one frame.
+// frameUnits returns the RTP clock units of one 20 ms frame, by which the
+// timestamp advances for a frame not sent (hold).
 func (e *encoder) frameUnits() uint32 {
 	if e.opus != nil {
 		return 960
