@@ -37,6 +37,8 @@ type stack struct {
 	sim     *sim.Server
 	url     string
 	metrics *telemetry.Metrics
+	sipUDP  string // SIP listen addresses when stackOpts.trunks is set
+	sipTCP  string
 }
 
 type stackOpts struct {
@@ -49,6 +51,10 @@ type stackOpts struct {
 	auditBuf syncBuffer
 	// llmTokens meters the dev tenant's LLM tokens (nil: unmetered).
 	llmTokens gateway.LLMTokenLimiter
+	// trunks, when set, open the SIP ingress on loopback UDP and TCP.
+	trunks []gateway.Trunk
+	// admission admits calls against the dev tenant's limits.
+	admission gateway.CallAdmitter
 }
 
 // syncBuffer collects audit records from the gateway.
@@ -86,12 +92,18 @@ func startStack(t *testing.T, o *stackOpts) *stack {
 		return simURL
 	}
 	m := telemetry.NewMetrics()
+	var sipCfg gateway.SIPConfig
+	if len(o.trunks) > 0 {
+		sipCfg = gateway.SIPConfig{UDPAddr: "127.0.0.1:0", TCPAddr: "127.0.0.1:0", RTPPortMin: 40000, RTPPortMax: 44999, Trunks: o.trunks}
+	}
 	srv, err := gateway.New(gateway.Config{
-		ICE:      gateway.ICEConfig{UDPAddr: "127.0.0.1:0", LoopbackOnly: true},
-		ASR:      backends.ASRConfig{Endpoint: backends.Endpoint{Name: "sim-asr", URL: pick(o.asrURL), Timeout: 2 * time.Second}},
-		LLM:      backends.LLMConfig{Endpoint: backends.Endpoint{Name: "sim-llm", URL: pick(o.llmURL), Timeout: 2 * time.Second}},
-		TTS:      backends.TTSConfig{Endpoint: backends.Endpoint{Name: "sim-tts", URL: pick(o.ttsURL), Timeout: 2 * time.Second}},
-		Pipeline: o.pipeline,
+		SIP:       sipCfg,
+		Admission: o.admission,
+		ICE:       gateway.ICEConfig{UDPAddr: "127.0.0.1:0", LoopbackOnly: true},
+		ASR:       backends.ASRConfig{Endpoint: backends.Endpoint{Name: "sim-asr", URL: pick(o.asrURL), Timeout: 2 * time.Second}},
+		LLM:       backends.LLMConfig{Endpoint: backends.Endpoint{Name: "sim-llm", URL: pick(o.llmURL), Timeout: 2 * time.Second}},
+		TTS:       backends.TTSConfig{Endpoint: backends.Endpoint{Name: "sim-tts", URL: pick(o.ttsURL), Timeout: 2 * time.Second}},
+		Pipeline:  o.pipeline,
 		Auth: gateway.StaticTokens{
 			testToken:     {Tenant: "dev", Subject: "e2e"},
 			usPersonToken: {Tenant: "dev", Subject: "e2e-us", USPerson: true, AttestedBy: "e2e test"},
@@ -121,7 +133,7 @@ func startStack(t *testing.T, o *stackOpts) *stack {
 			t.Errorf("shutdown: %v", err)
 		}
 	})
-	return &stack{srv: srv, sim: simSrv, url: "http://" + l.Addr().String(), metrics: m}
+	return &stack{srv: srv, sim: simSrv, url: "http://" + l.Addr().String(), metrics: m, sipUDP: srv.SIPAddr("udp"), sipTCP: srv.SIPAddr("tcp")}
 }
 
 type testWriter struct{ t *testing.T }
