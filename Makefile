@@ -34,8 +34,17 @@ lint:
 bench:
 	$(GO) test -tags $(TAGS) -run '^$$' -bench . -benchmem ./media/... ./gateway/... ./classifier/...
 
+# Every fuzz target, FUZZTIME each (go test -fuzz takes one target at a time).
+FUZZTIME ?= 30s
+FUZZ_TARGETS = gateway:FuzzSentenceSplitter gateway:FuzzSIPDatagram gateway:FuzzChooseCodec \
+	gateway/backends:FuzzParseSSE gateway/backends:FuzzDecodeRealtimeEvent media:FuzzReadWAV \
+	classifier:FuzzNormalize classifier:FuzzClassify classifier:FuzzParsePack \
+	sipmedia:FuzzNegotiate sipmedia:FuzzStreamPacket tenants:FuzzLoad
 fuzz:
-	$(GO) test -tags $(TAGS) -run '^$$' -fuzz FuzzSentenceSplitter -fuzztime 30s ./gateway
+	@set -e; for t in $(FUZZ_TARGETS); do \
+	  echo "== $${t#*:} (./$${t%%:*})"; \
+	  $(GO) test -tags $(TAGS) -run '^$$' -fuzz "^$${t#*:}$$" -fuzztime $(FUZZTIME) ./$${t%%:*}; \
+	done
 
 # Air-gapped build: vendor the modules, then build without network.
 vendor:

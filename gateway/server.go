@@ -34,6 +34,9 @@ import (
 // Server is the gateway. Create it with New, run it with Serve or
 // ListenAndServe, stop it with Shutdown.
 type Server struct {
+	shutdownOnce sync.Once
+	shutdownErr  error
+
 	cfg     Config
 	log     *slog.Logger
 	webrtc  *webrtcIngress
@@ -169,9 +172,15 @@ func (s *Server) ServeTLS(l net.Listener, certFile, keyFile string) error {
 
 // Shutdown stops admitting calls, hangs up the calls in progress (each
 // caller gets a hangup event with reason "shutdown"), waits for them to end
-// within ctx or Config.DrainTimeout, then stops the HTTP server and the
-// media socket.
+// within ctx or Config.DrainTimeout, then stops the HTTP server, the SIP
+// listeners (after the SIP calls' BYEs) and the media socket. Later calls
+// return the first call's result.
 func (s *Server) Shutdown(ctx context.Context) error {
+	s.shutdownOnce.Do(func() { s.shutdownErr = s.shutdown(ctx) })
+	return s.shutdownErr
+}
+
+func (s *Server) shutdown(ctx context.Context) error {
 	// Draining is set under the lock that guards admitting a call, so no
 	// call is added to s.calls once Wait may have started.
 	s.mu.Lock()

@@ -207,7 +207,14 @@ func newSIPIngress(srv *Server, cfg SIPConfig, log *slog.Logger) (*sipIngress, e
 	if err != nil {
 		return nil, fmt.Errorf("sip: rtp ports: %w", err)
 	}
-	opts := []sipgo.UserAgentOption{sipgo.WithUserAgent(sipUserAgent)}
+	// The SIP stack logs through our logger, with long values (a bad
+	// message's bytes) cut short.
+	stackLog := slog.New(truncatingHandler{log.Handler(), 200})
+	opts := []sipgo.UserAgentOption{
+		sipgo.WithUserAgent(sipUserAgent),
+		sipgo.WithUserAgentTransportLayerOptions(sip.WithTransportLayerLogger(stackLog)),
+		sipgo.WithUserAgentTransactionLayerOptions(sip.WithTransactionLayerLogger(stackLog)),
+	}
 	if cfg.TLS != nil {
 		opts = append(opts, sipgo.WithUserAgenTLSConfig(cfg.TLS))
 	}
@@ -218,10 +225,10 @@ func newSIPIngress(srv *Server, cfg SIPConfig, log *slog.Logger) (*sipIngress, e
 	in := &sipIngress{srv: srv, cfg: cfg, log: log, ua: ua, ports: ports, calls: map[string]*sipCall{}, addrs: map[string]string{}}
 	in.key = make([]byte, 32)
 	_, _ = rand.Read(in.key)
-	if in.sipS, err = sipgo.NewServer(ua, sipgo.WithServerLogger(log)); err != nil {
+	if in.sipS, err = sipgo.NewServer(ua, sipgo.WithServerLogger(stackLog)); err != nil {
 		return nil, fmt.Errorf("sip: %w", err)
 	}
-	if in.cl, err = sipgo.NewClient(ua, sipgo.WithClientLogger(log)); err != nil {
+	if in.cl, err = sipgo.NewClient(ua, sipgo.WithClientLogger(stackLog)); err != nil {
 		return nil, fmt.Errorf("sip: %w", err)
 	}
 	in.sipS.OnInvite(in.onInvite)
@@ -906,6 +913,36 @@ type sipLeg struct {
 func (l *sipLeg) Stats() LegStats {
 	st := l.Stream.Stats()
 	return LegStats{RxPackets: st.RxPackets, TxPackets: st.TxPackets, RxDropped: st.RxDropped}
+}
+
+// truncatingHandler cuts string attributes longer than max bytes, so that
+// a malformed message's bytes, logged by the SIP stack, cannot flood the
+// log.
+type truncatingHandler struct {
+	slog.Handler
+	max int
+}
+
+func (h truncatingHandler) Handle(ctx context.Context, r slog.Record) error {
+	out := slog.NewRecord(r.Time, r.Level, r.Message, r.PC)
+	r.Attrs(func(a slog.Attr) bool {
+		if a.Value.Kind() == slog.KindString {
+			if s := a.Value.String(); len(s) > h.max {
+				a.Value = slog.StringValue(fmt.Sprintf("%q… (%d bytes)", s[:h.max], len(s)))
+			}
+		}
+		out.AddAttrs(a)
+		return true
+	})
+	return h.Handler.Handle(ctx, out)
+}
+
+func (h truncatingHandler) WithAttrs(as []slog.Attr) slog.Handler {
+	return truncatingHandler{h.Handler.WithAttrs(as), h.max}
+}
+
+func (h truncatingHandler) WithGroup(name string) slog.Handler {
+	return truncatingHandler{h.Handler.WithGroup(name), h.max}
 }
 
 // logSink receives a SIP call's session events (there is no signaling

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"net/netip"
 	"os"
 	"slices"
@@ -233,7 +234,7 @@ func TestSIPKeypad(t *testing.T) {
 		}
 		t.Skipf("%s: %v", pcap, err)
 	}
-	base, err := os.ReadFile("../siptest/scenarios/uac_pcmu.xml")
+	base, err := siptest.Scenario("uac_pcmu")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -254,4 +255,41 @@ func TestSIPKeypad(t *testing.T) {
 	if !slices.Contains(asked, "Keypad: 1") {
 		t.Errorf("the model was asked %q; want the keypad entry %q", asked, "Keypad: 1")
 	}
+}
+
+// TestSIPGatewayHangsUp: the gateway ends SIP calls itself with a BYE
+// that SIPp answers: at the maximum call duration, and on shutdown.
+func TestSIPGatewayHangsUp(t *testing.T) {
+	siptest.RequireSIPp(t)
+	t.Run("max duration", func(t *testing.T) {
+		st := startStack(t, &stackOpts{trunks: []gateway.Trunk{loopbackTrunk()}, pipeline: gateway.PipelineConfig{MaxCallDuration: 2 * time.Second}})
+		r := siptest.Run(t, siptest.Options{Scenario: "uac_pcmu", Target: st.sipUDP, Pause: 30 * time.Second})
+		if r.Elapsed > 20*time.Second {
+			t.Errorf("the call lasted %s; the gateway should have hung up at 2 s", r.Elapsed)
+		}
+		waitFor(t, 5*time.Second, "the call to end", func() bool { return st.srv.ActiveCalls() == 0 })
+		if n := counter(t, st.metrics.CallsTotal.WithLabelValues("sip", "max_duration")); n != 1 {
+			t.Errorf("voicegw_calls_total{ingress=sip,reason=max_duration} = %v, want 1", n)
+		}
+	})
+	t.Run("shutdown", func(t *testing.T) {
+		st := startStack(t, &stackOpts{trunks: []gateway.Trunk{loopbackTrunk()}})
+		done := make(chan siptest.Result, 1)
+		go func() {
+			done <- siptest.Run(t, siptest.Options{Scenario: "uac_pcmu", Target: st.sipTCP, Transport: "tcp", Pause: 30 * time.Second})
+		}()
+		waitFor(t, 10*time.Second, "the call to be up", func() bool { return st.srv.ActiveCalls() == 1 })
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := st.srv.Shutdown(ctx); err != nil {
+			t.Fatalf("shutdown: %v", err)
+		}
+		r := <-done
+		if !r.OK() || r.Elapsed > 20*time.Second {
+			t.Errorf("SIPp after shutdown: ok=%v after %s; want the gateway's BYE answered at once", r.OK(), r.Elapsed)
+		}
+		if n := counter(t, st.metrics.CallsTotal.WithLabelValues("sip", "shutdown")); n != 1 {
+			t.Errorf("voicegw_calls_total{ingress=sip,reason=shutdown} = %v, want 1", n)
+		}
+	})
 }
