@@ -215,8 +215,16 @@ func TestSIPControlledReplyNeverSpoken(t *testing.T) {
 			if got := strings.Contains(spoken, "TVC actuator"); got != attested {
 				t.Fatalf("controlled sentence reached TTS = %v, want %v (spoken %q)", got, attested, spoken)
 			}
-			if !attested && !strings.Contains(o.auditBuf.String(), `"action":"block"`) {
-				t.Errorf("no block in the audit log: %s", o.auditBuf.String())
+			audit := o.auditBuf.String()
+			if !attested && (!strings.Contains(audit, `"action":"block"`) || !strings.Contains(audit, `"party":"unknown"`)) {
+				t.Errorf("no block for an unknown party in the audit log: %s", audit)
+			}
+			// The attestation's source is audited with the decision.
+			if attested && (!strings.Contains(audit, `"party":"us-person"`) || !strings.Contains(audit, `"attested_by":"trunk:e2e:e2e technology control plan"`)) {
+				t.Errorf("audit log lacks the trunk's attestation: %s", audit)
+			}
+			if !strings.Contains(audit, `"ingress":"sip"`) {
+				t.Errorf("audit records lack ingress sip: %s", audit)
 			}
 		})
 	}
