@@ -31,8 +31,10 @@ RUN apt-get update \
  && useradd --system --uid 10001 --gid voicegw --no-create-home --shell /usr/sbin/nologin voicegw
 COPY --from=build /out/voicegw /out/loadtest /usr/local/bin/
 USER 10001:10001
-# HTTP (softphone, signaling, /metrics) and the WebRTC media UDP port.
-EXPOSE 8080/tcp 8443/udp
+# HTTP (softphone, signaling, /metrics) and the WebRTC media UDP port; SIP
+# (listen.sip: UDP/TCP 5060, TLS 5061) and its RTP range (listen.sip.rtp_ports)
+# when a config enables trunks.
+EXPOSE 8080/tcp 8443/udp 5060/udp 5060/tcp 5061/tcp 20000-29999/udp
 ENTRYPOINT ["/usr/local/bin/voicegw"]
 # Dev mode in a container: listen on all interfaces. A production
 # deployment passes its own command (serve --config /etc/voicegw/config.yaml).
