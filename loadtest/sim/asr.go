@@ -33,7 +33,7 @@ type transcriptJob struct {
 
 // realtime serves one Realtime transcription session. The reader loop
 // handles client events; one writer goroutine sends transcripts in commit
-// order, each ASRDelay after its commit.
+// order, each ASRDelay (or a draw from ASRLatency) after its commit.
 func (s *Server) realtime(w http.ResponseWriter, r *http.Request) {
 	up := websocket.Upgrader{CheckOrigin: func(*http.Request) bool { return true }}
 	ws, err := up.Upgrade(w, r, nil)
@@ -175,7 +175,7 @@ func (s *Server) realtime(w http.ResponseWriter, r *http.Request) {
 			send(map[string]any{"type": "input_audio_buffer.committed", "previous_item_id": nilIfEmpty(prev), "item_id": id})
 			prev = id
 			select {
-			case jobs <- transcriptJob{item: id, text: s.nextTranscript(), due: time.Now().Add(s.cfg.ASRDelay)}:
+			case jobs <- transcriptJob{item: id, text: s.nextTranscript(), due: time.Now().Add(s.asrDelay())}:
 			default:
 				sendErr("rate_limit_exceeded", "too many utterances awaiting transcripts", ev.EventID)
 			}
@@ -227,7 +227,7 @@ func (s *Server) transcriptions(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.count(func(st *Stats) { st.Transcriptions++ })
-	if !sleep(r.Context(), s.cfg.ASRDelay) {
+	if !sleep(r.Context(), s.asrDelay()) {
 		return
 	}
 	text := s.nextTranscript()

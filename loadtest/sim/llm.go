@@ -23,7 +23,9 @@ func (s *Server) reply(user string) string {
 // chat serves /v1/chat/completions, streamed as OpenAI does: one
 // chat.completion.chunk per word-ish token, the role in the first chunk,
 // finish_reason in the last ("length" when max_tokens cut the reply short),
-// then "data: [DONE]".
+// then "data: [DONE]". The first token comes after LLMTTFT (or a draw from
+// LLMTTFTLatency); LLMFailRate and LLMStallRate pick requests to fail or
+// stall instead.
 func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 	var req ChatRequest
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 4<<20))
@@ -49,6 +51,23 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 			user = m.Content
 		}
 	}
+	switch s.fate(s.cfg.LLMFailRate, s.cfg.LLMStallRate) {
+	case fail:
+		s.count(func(st *Stats) { st.LLMFailures++ })
+		s.failure(w, r, s.llmTTFT())
+		return
+	case stall:
+		s.count(func(st *Stats) { st.LLMStalls++ })
+		if req.Stream {
+			w.Header().Set("Content-Type", "text/event-stream")
+			w.Header().Set("Cache-Control", "no-cache")
+		} else {
+			w.Header().Set("Content-Type", "application/json")
+		}
+		s.stall(w, r)
+		return
+	}
+	ttft := s.llmTTFT()
 	toks := tokens(s.reply(user))
 	finish := "stop"
 	if req.MaxTokens > 0 && len(toks) > req.MaxTokens {
@@ -57,7 +76,7 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 	id := fmt.Sprintf("chatcmpl-sim-%d", time.Now().UnixNano())
 	created := time.Now().Unix()
 	if !req.Stream {
-		if !sleep(r.Context(), s.cfg.LLMTTFT) {
+		if !sleep(r.Context(), ttft) {
 			return
 		}
 		w.Header().Set("Content-Type", "application/json")
@@ -87,7 +106,7 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 		}
 		return true
 	}
-	if !sleep(r.Context(), s.cfg.LLMTTFT) {
+	if !sleep(r.Context(), ttft) {
 		return
 	}
 	for i, tok := range toks {

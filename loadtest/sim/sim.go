@@ -11,6 +11,21 @@
 //
 //	srv, url, err := sim.Listen(ctx, "127.0.0.1:0", sim.Config{ASRScript: []string{"What are your hours?"}})
 //	// point the backends' Endpoint.URL at url; srv.Spoken() is what TTS said.
+//
+// To exercise a client's latency budgets, each role's delay can be a
+// distribution (Latency: normal, uniform, with a long tail), and the LLM
+// and TTS can fail (HTTP 500) or stall (headers, then nothing) on a
+// fraction of requests. The draws come from one seeded generator, so a run
+// with the same Config.Seed and the same order of requests repeats itself:
+//
+//	sim.Config{
+//		LLMTTFTLatency: sim.MustParseLatency("300ms±80ms,tail=1%:2s"),
+//		LLMFailRate:    0.02, // 2% of chats answer 500
+//		TTSStallRate:   0.01, // 1% of speeches never send audio
+//		Seed:           42,
+//	}
+//
+// Stats counts the requests and what was injected.
 package sim
 
 import (
@@ -19,6 +34,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"sync"
@@ -50,6 +66,59 @@ type Config struct {
 	LLMScript []Rule
 	// Logger; default slog.Default().
 	Logger *slog.Logger
+
+	// ASRLatency, when set, replaces ASRDelay: each utterance's delay is
+	// drawn from it. Default unset.
+	ASRLatency Latency
+	// LLMTTFTLatency, when set, replaces LLMTTFT: each request's time to
+	// first token is drawn from it. Default unset.
+	LLMTTFTLatency Latency
+	// TTSTTFBLatency, when set, replaces TTSTTFB: each request's time to
+	// first audio is drawn from it. Default unset.
+	TTSTTFBLatency Latency
+
+	// LLMFailRate is the fraction (0..1) of chat requests answered, after
+	// their time to first token, with HTTP 500 and the body
+	// {"error":{"message":"simulated failure","type":"server_error"}}.
+	// Default 0.
+	LLMFailRate float64
+	// LLMStallRate is the fraction (0..1) of chat requests that stall:
+	// the 200 and its headers are sent at once, then nothing, until the
+	// client goes away, the server shuts down or StallMax passes, when the
+	// connection is cut. Default 0. LLMFailRate+LLMStallRate must not
+	// exceed 1.
+	LLMStallRate float64
+	// TTSFailRate and TTSStallRate are the same for speech requests: a 500
+	// after the time to first audio, or a 200 with headers and no audio.
+	// Default 0.
+	TTSFailRate, TTSStallRate float64
+	// StallMax bounds a stall, so that a client that never gives up does
+	// not hold a request forever. Default 60 s.
+	StallMax time.Duration
+	// Seed seeds the generator of latencies, failures and stalls (a PCG).
+	// Default 0: seeded from the clock; Seed reports the seed used.
+	Seed int64
+}
+
+// Validate checks the rates: each in [0, 1], and each role's fail and
+// stall rates summing to at most 1. Listen calls it; New does not, and
+// clamps instead.
+func (c Config) Validate() error {
+	for _, r := range []struct {
+		name        string
+		fail, stall float64
+	}{{"LLM", c.LLMFailRate, c.LLMStallRate}, {"TTS", c.TTSFailRate, c.TTSStallRate}} {
+		if !(r.fail >= 0 && r.fail <= 1) {
+			return fmt.Errorf("sim: %sFailRate %v is not between 0 and 1", r.name, r.fail)
+		}
+		if !(r.stall >= 0 && r.stall <= 1) {
+			return fmt.Errorf("sim: %sStallRate %v is not between 0 and 1", r.name, r.stall)
+		}
+		if r.fail+r.stall > 1 {
+			return fmt.Errorf("sim: %sFailRate %v and %sStallRate %v add up to more than 1", r.name, r.fail, r.name, r.stall)
+		}
+	}
+	return nil
 }
 
 // Rule is one scripted LLM reply.
@@ -76,7 +145,8 @@ type ChatRequest struct {
 	Temperature *float64 `json:"temperature"`
 }
 
-// Stats counts requests per route.
+// Stats counts requests per route, and the failures and stalls injected
+// per role.
 type Stats struct {
 	// RealtimeSessions counts /v1/realtime WebSocket sessions, Commits the
 	// utterances committed on them and Appends their audio events.
@@ -89,6 +159,14 @@ type Stats struct {
 	Speeches int
 	// Rejected counts requests refused with 4xx and realtime error events.
 	Rejected int
+	// LLMFailures and LLMStalls count the chat requests chosen to fail
+	// (LLMFailRate) and to stall (LLMStallRate); they are among Chats.
+	LLMFailures, LLMStalls int
+	// TTSFailures and TTSStalls are the same for speech requests, among
+	// Speeches.
+	TTSFailures, TTSStalls int
+	// Stalled is how many stalled requests are open now.
+	Stalled int
 }
 
 // Server is the simulated backends.
@@ -99,6 +177,10 @@ type Server struct {
 	done    chan struct{} // closed when it has shut down
 	conns   sync.WaitGroup
 	logOnce sync.Once
+
+	seed  int64
+	rngMu sync.Mutex
+	rng   *rand.Rand // draws latencies and fates; under rngMu
 
 	mu     sync.Mutex
 	asrN   int
@@ -127,14 +209,33 @@ func New(cfg Config) *Server {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	return &Server{cfg: cfg, log: cfg.Logger, closing: make(chan struct{}), done: make(chan struct{})}
+	if cfg.StallMax <= 0 {
+		cfg.StallMax = 60 * time.Second
+	}
+	clamp := func(r *float64) { *r = max(0, min(*r, 1)) }
+	clamp(&cfg.LLMFailRate)
+	clamp(&cfg.LLMStallRate)
+	clamp(&cfg.TTSFailRate)
+	clamp(&cfg.TTSStallRate)
+	seed := cfg.Seed
+	if seed == 0 {
+		seed = time.Now().UnixNano()
+	}
+	return &Server{
+		cfg: cfg, log: cfg.Logger, closing: make(chan struct{}), done: make(chan struct{}),
+		seed: seed, rng: rand.New(rand.NewPCG(uint64(seed), 0x9e3779b97f4a7c15)),
+	}
 }
 
 // Listen starts simulated backends on addr and returns them with their
 // base URL (http://host:port). When ctx ends the server shuts down
 // gracefully: it stops accepting, ends realtime sessions with a going-away
-// close, and gives requests in flight up to 2 s; Done is closed after.
+// close, cuts stalled requests, and gives requests in flight up to 2 s;
+// Done is closed after. It returns cfg.Validate's error, if any.
 func Listen(ctx context.Context, addr string, cfg Config) (*Server, string, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, "", err
+	}
 	s := New(cfg)
 	l, err := net.Listen("tcp", addr)
 	if err != nil {
@@ -216,12 +317,19 @@ func (s *Server) ChatRequests() []ChatRequest {
 	return append([]ChatRequest(nil), s.chats...)
 }
 
-// Requests returns the request counters.
-func (s *Server) Requests() Stats {
+// Stats returns the counters.
+func (s *Server) Stats() Stats {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.stats
 }
+
+// Requests returns the counters; it is Stats under its first name.
+func (s *Server) Requests() Stats { return s.Stats() }
+
+// Seed returns the seed of the generator: Config.Seed, or the one taken
+// from the clock.
+func (s *Server) Seed() int64 { return s.seed }
 
 // count applies f to the counters.
 func (s *Server) count(f func(*Stats)) {

@@ -27,8 +27,10 @@ const (
 )
 
 // speech serves /v1/audio/speech with response_format "pcm": after
-// TTSTTFB, synthetic speech streamed in flushed 40 ms chunks, as fast as it
-// is made or, with TTSRealtime, paced at real time.
+// TTSTTFB (or a draw from TTSTTFBLatency), synthetic speech streamed in
+// flushed 40 ms chunks, as fast as it is made or, with TTSRealtime, paced
+// at real time. TTSFailRate and TTSStallRate pick requests to fail or
+// stall instead.
 func (s *Server) speech(w http.ResponseWriter, r *http.Request) {
 	var req struct {
 		Model          string  `json:"model"`
@@ -58,7 +60,18 @@ func (s *Server) speech(w http.ResponseWriter, r *http.Request) {
 	s.spoken = append(s.spoken, *req.Input)
 	s.stats.Speeches++
 	s.mu.Unlock()
-	if !sleep(r.Context(), s.cfg.TTSTTFB) {
+	switch s.fate(s.cfg.TTSFailRate, s.cfg.TTSStallRate) {
+	case fail:
+		s.count(func(st *Stats) { st.TTSFailures++ })
+		s.failure(w, r, s.ttsTTFB())
+		return
+	case stall:
+		s.count(func(st *Stats) { st.TTSStalls++ })
+		w.Header().Set("Content-Type", "audio/pcm")
+		s.stall(w, r)
+		return
+	}
+	if !sleep(r.Context(), s.ttsTTFB()) {
 		return
 	}
 	w.Header().Set("Content-Type", "audio/pcm")
