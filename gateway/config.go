@@ -124,6 +124,30 @@ type PipelineConfig struct {
 	// FirstAudioBudget is the budget from the caller's end of speech to the
 	// first reply audio packet. Default 1400 ms.
 	FirstAudioBudget time.Duration
+	// HedgeFraction: when the first LLM token has not come after this
+	// fraction of FirstTokenBudget, the request also goes to the tenant's
+	// next compliant LLM and the first to answer is streamed. Default 0.5;
+	// negative turns hedging off.
+	HedgeFraction float64
+	// TTSHedgeAfter: when a sentence's first audio has not come after this
+	// long, the next compliant TTS backend is asked too. Default 300 ms;
+	// negative turns it off.
+	TTSHedgeAfter time.Duration
+	// Filler, when set, is a short phrase (synthesised once per tenant)
+	// played when a turn's reply audio has not started by FillerAt after
+	// the caller's end of speech, so that first audio keeps its budget.
+	Filler string
+	// FillerAt is when the filler plays if nothing else has. Default 80 %
+	// of FirstAudioBudget.
+	FillerAt time.Duration
+}
+
+// llmHedgeAfter is the LLM hedge delay, 0 when hedging is off.
+func (p *PipelineConfig) llmHedgeAfter() time.Duration {
+	if p.HedgeFraction <= 0 {
+		return 0
+	}
+	return time.Duration(p.HedgeFraction * float64(p.FirstTokenBudget))
 }
 
 func (p *PipelineConfig) setDefaults() {
@@ -154,6 +178,15 @@ func (p *PipelineConfig) setDefaults() {
 	if p.FirstAudioBudget == 0 {
 		p.FirstAudioBudget = 1400 * time.Millisecond
 	}
+	if p.HedgeFraction == 0 {
+		p.HedgeFraction = 0.5
+	}
+	if p.TTSHedgeAfter == 0 {
+		p.TTSHedgeAfter = 300 * time.Millisecond
+	}
+	if p.FillerAt == 0 {
+		p.FillerAt = p.FirstAudioBudget * 4 / 5
+	}
 }
 
 func (p *PipelineConfig) validate() error {
@@ -163,6 +196,9 @@ func (p *PipelineConfig) validate() error {
 	}
 	if p.Hangover < 100*time.Millisecond || p.Hangover > 5*time.Second {
 		errs = append(errs, fmt.Errorf("pipeline.hangover: must be between 100ms and 5s, got %s", p.Hangover))
+	}
+	if p.HedgeFraction > 1 {
+		errs = append(errs, fmt.Errorf("pipeline.hedge_fraction: must be at most 1, got %g", p.HedgeFraction))
 	}
 	if p.MaxSentenceChars < 20 {
 		errs = append(errs, fmt.Errorf("pipeline.max_sentence_chars: must be at least 20, got %d", p.MaxSentenceChars))

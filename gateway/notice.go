@@ -61,6 +61,15 @@ func (n *notices) get(ctx context.Context, text string) []int16 {
 	return pcm
 }
 
+// cached returns a text's audio if it has been synthesised, without
+// waiting for TTS.
+func (n *notices) cached(text string) ([]int16, bool) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	pcm, ok := n.cache[text]
+	return pcm, ok
+}
+
 func (n *notices) synth(ctx context.Context, text string) ([]int16, error) {
 	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()

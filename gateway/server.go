@@ -74,18 +74,24 @@ func New(cfg Config) (*Server, error) {
 		deps:     map[string]*sessionDeps{},
 	}
 	var prewarm []*notices
+	var prewarmTexts [][]string
 	for id, t := range cfg.Tenants {
 		tlog := log.With("tenant", id)
-		llms := &llmChain{llms: []*backends.LLM{backends.NewLLM(t.LLM)}, log: tlog, m: cfg.Metrics}
+		llms := &llmChain{llms: []*backends.LLM{backends.NewLLM(t.LLM)}, log: tlog, m: cfg.Metrics, hedgeAfter: t.Pipeline.llmHedgeAfter(), tenant: id}
 		for _, f := range t.LLMFallback {
 			llms.llms = append(llms.llms, backends.NewLLM(f))
 		}
-		tts := &ttsChain{ttss: []*backends.TTS{backends.NewTTS(t.TTS)}, log: tlog, m: cfg.Metrics}
+		tts := &ttsChain{ttss: []*backends.TTS{backends.NewTTS(t.TTS)}, log: tlog, m: cfg.Metrics, hedgeAfter: max(t.Pipeline.TTSHedgeAfter, 0), tenant: id}
 		for _, f := range t.TTSFallback {
 			tts.ttss = append(tts.ttss, backends.NewTTS(f))
 		}
 		n := newNotices(tts, log.With("component", "notices", "tenant", id))
 		prewarm = append(prewarm, n)
+		texts := []string{noticeASR, noticeLLM, noticeTTS, noticeBlock, noticeBusy}
+		if t.Pipeline.Filler != "" {
+			texts = append(texts, t.Pipeline.Filler)
+		}
+		prewarmTexts = append(prewarmTexts, texts)
 		s.deps[id] = &sessionDeps{
 			asr:      append([]backends.ASRConfig{t.ASR}, t.ASRFallback...),
 			llm:      llms,
@@ -122,8 +128,8 @@ func New(cfg Config) (*Server, error) {
 	s.bg.Add(1)
 	go func() {
 		defer s.bg.Done()
-		for _, n := range prewarm {
-			n.prewarm(bgCtx, noticeASR, noticeLLM, noticeTTS, noticeBlock, noticeBusy)
+		for i, n := range prewarm {
+			n.prewarm(bgCtx, prewarmTexts[i]...)
 		}
 	}()
 	return s, nil

@@ -111,6 +111,19 @@ type turn struct {
 	// blocked is set by the TTS stage when the outbound classifier blocks
 	// a sentence: the rest of the reply is dropped.
 	blocked atomic.Bool
+	// qmu orders the turn's audio into the play queue: the filler plays
+	// only if no reply audio was queued before it.
+	qmu         sync.Mutex
+	audioQueued bool
+	fillerTimer *time.Timer
+}
+
+// enqueue queues the turn's audio on p.
+func (t *turn) enqueue(p *player, items ...playItem) {
+	t.qmu.Lock()
+	defer t.qmu.Unlock()
+	t.audioQueued = true
+	p.enqueue(items...)
 }
 
 const prerollFrames = 15 // 300 ms of audio kept before speech is detected
@@ -534,11 +547,59 @@ func (s *session) startTurn(text string, speechEnd, asrFinal time.Time) {
 	msgs := append(append([]backends.Message(nil), s.history...), backends.Message{Role: "user", Content: text})
 	ctx, cancel := context.WithCancel(s.ctx)
 	t.cancel = cancel
+	s.scheduleFiller(t, speechEnd)
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
 		s.runTurn(ctx, t, msgs)
 	}()
+}
+
+// stageFiller is the turn timing at which a filler phrase started playing
+// (sent in the turn event; first_audio is then the filler's).
+const stageFiller = "filler"
+
+// scheduleFiller arranges for the tenant's filler phrase to play at
+// FillerAt after the caller's end of speech if the reply's audio has not
+// been queued by then. Only a phrase already synthesised is played: the
+// session never waits for TTS to make one.
+func (s *session) scheduleFiller(t *turn, speechEnd time.Time) {
+	p := s.deps.pipeline
+	if p.Filler == "" || speechEnd.IsZero() {
+		return
+	}
+	t.fillerTimer = time.AfterFunc(max(time.Until(speechEnd.Add(p.FillerAt)), 0), func() {
+		s.post(func() { s.playFiller(t) })
+	})
+}
+
+func (s *session) playFiller(t *turn) {
+	if t != s.cur || t.finished {
+		return
+	}
+	text := s.deps.pipeline.Filler
+	pcm, ok := s.deps.notices.cached(text)
+	if !ok {
+		s.log.Debug("filler not synthesised yet; not played")
+		return
+	}
+	t.qmu.Lock()
+	defer t.qmu.Unlock()
+	if t.audioQueued {
+		return
+	}
+	t.audioQueued = true
+	n := media.SamplesPerFrame(media.PipelineRate)
+	items := []playItem{{mark: playMark{kind: markSentenceStart, turn: t.id, sentence: -2, text: text}}}
+	for i := 0; i < len(pcm); i += n {
+		f := make([]int16, n)
+		copy(f, pcm[i:])
+		items = append(items, playItem{frame: f})
+	}
+	s.player.enqueue(items...)
+	t.t[stageFiller] = time.Now()
+	s.deps.metrics.Fillers.WithLabelValues(s.deps.tenant).Inc()
+	s.log.Info("reply late; filler played", "turn", t.id)
 }
 
 // startScriptedTurn plays a fixed agent text (the greeting) through TTS.
@@ -720,7 +781,7 @@ func (s *session) speak(ctx context.Context, t *turn, idx int, text string) erro
 				if ctx.Err() != nil {
 					return ctx.Err()
 				}
-				s.player.enqueue(items...)
+				t.enqueue(s.player, items...)
 			}
 		}
 		if errors.Is(err, io.EOF) {
@@ -743,7 +804,7 @@ func (s *session) speak(ctx context.Context, t *turn, idx int, text string) erro
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
-	s.player.enqueue(items...)
+	t.enqueue(s.player, items...)
 	return nil
 }
 
@@ -799,6 +860,9 @@ func (s *session) finishTurn(t *turn, outcome string) {
 	if t.cancel != nil {
 		t.cancel()
 	}
+	if t.fillerTimer != nil {
+		t.fillerTimer.Stop()
+	}
 	spoken := strings.TrimSpace(strings.Join(t.spoken, " "))
 	if t.user != "" {
 		s.history = append(s.history, backends.Message{Role: "user", Content: t.user})
@@ -839,10 +903,13 @@ func (s *session) recordTimings(t *turn) map[string]int64 {
 		out[stage] = d.Milliseconds()
 		m.TurnStage.WithLabelValues(stage, t.ingress).Observe(d.Seconds())
 	}
-	if at, ok := t.t[stageBargeIn]; ok {
-		out[stageBargeIn] = at.Sub(end).Milliseconds()
+	for _, st := range []string{stageBargeIn, stageFiller} {
+		if at, ok := t.t[st]; ok {
+			out[st] = at.Sub(end).Milliseconds()
+		}
 	}
 	p := s.deps.pipeline
+	var missed []string
 	if fin, ok := t.t[telemetry.StageASRFinal]; ok {
 		if tok, ok := t.t[telemetry.StageLLMFirstToken]; ok {
 			d := tok.Sub(fin)
@@ -850,15 +917,19 @@ func (s *session) recordTimings(t *turn) map[string]int64 {
 			m.TurnStage.WithLabelValues(telemetry.StageASRToFirstToken, t.ingress).Observe(d.Seconds())
 			if p.FirstTokenBudget > 0 && d > p.FirstTokenBudget {
 				m.BudgetMisses.WithLabelValues(telemetry.StageASRToFirstToken, s.deps.tenant).Inc()
-				s.log.Warn("latency budget missed", "stage", telemetry.StageASRToFirstToken, "ms", d.Milliseconds(), "budget_ms", p.FirstTokenBudget.Milliseconds())
+				missed = append(missed, telemetry.StageASRToFirstToken)
 			}
 		}
 	}
 	if fa, ok := t.t[telemetry.StageFirstAudio]; ok && p.FirstAudioBudget > 0 {
 		if d := fa.Sub(end); d > p.FirstAudioBudget {
 			m.BudgetMisses.WithLabelValues(telemetry.StageFirstAudio, s.deps.tenant).Inc()
-			s.log.Warn("latency budget missed", "stage", telemetry.StageFirstAudio, "ms", d.Milliseconds(), "budget_ms", p.FirstAudioBudget.Milliseconds())
+			missed = append(missed, telemetry.StageFirstAudio)
 		}
+	}
+	if len(missed) > 0 {
+		s.log.Warn("latency budget missed", "turn", t.id, "stages", missed, "first_token_budget_ms", p.FirstTokenBudget.Milliseconds(),
+			"first_audio_budget_ms", p.FirstAudioBudget.Milliseconds(), "timings_ms", out)
 	}
 	return out
 }

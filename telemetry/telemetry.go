@@ -53,6 +53,8 @@ type Metrics struct {
 	LimitsShared   prometheus.Gauge         // 1 while tenant limits are shared through Redis
 	LimitRefusals  *prometheus.CounterVec   // tenant, limit (call_rate, concurrency, llm_tokens)
 	SIPRefusals    *prometheus.CounterVec   // status (SIP final responses ≥ 300 the gateway sent)
+	Hedges         *prometheus.CounterVec   // role, tenant (a second backend started because the first was late)
+	Fillers        *prometheus.CounterVec   // tenant (filler phrases played to keep the first-audio budget)
 }
 
 // NewMetrics registers every voicegw collector on a fresh registry.
@@ -112,7 +114,13 @@ func NewMetrics() *Metrics {
 	m.SIPRefusals = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "voicegw_sip_refusals_total", Help: "SIP requests the gateway refused, by response status.",
 	}, []string{"status"})
-	reg.MustRegister(m.LimitsShared, m.LimitRefusals, m.SIPRefusals)
+	m.Hedges = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "voicegw_hedges_total", Help: "Requests sent to a second compliant backend because the first had not answered within the hedge delay, by role and tenant.",
+	}, []string{"role", "tenant"})
+	m.Fillers = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "voicegw_fillers_total", Help: "Filler phrases played because a turn's first audio would have missed its budget, by tenant.",
+	}, []string{"tenant"})
+	reg.MustRegister(m.LimitsShared, m.LimitRefusals, m.SIPRefusals, m.Hedges, m.Fillers)
 	// Publish the per-ingress series at zero so dashboards see them before
 	// the first call.
 	for _, ingress := range []string{"webrtc", "sip"} {

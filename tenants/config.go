@@ -227,6 +227,17 @@ type Pipeline struct {
 	// FirstAudioBudget is the budget from the caller's end of speech to
 	// the first reply audio.
 	FirstAudioBudget Duration `yaml:"first_audio_budget"`
+	// HedgeFraction: when the first LLM token has not come after this
+	// fraction of first_token_budget, the request also goes to the next
+	// compliant LLM and the first answer wins. Default 0.5; negative: off.
+	HedgeFraction float64 `yaml:"hedge_fraction"`
+	// TTSHedgeAfter: the same for a sentence's first TTS audio. Default
+	// 300ms; negative: off.
+	TTSHedgeAfter Duration `yaml:"tts_hedge_after"`
+	// Filler is a short phrase played when the reply's audio has not
+	// started by filler_at (default 80% of first_audio_budget).
+	Filler   string   `yaml:"filler"`
+	FillerAt Duration `yaml:"filler_at"`
 	// DefaultParty is the party of a caller whose credential carries no
 	// U.S.-person attestation: unknown (the default) or foreign; both are
 	// treated as foreign by the classifier. It cannot be us-person: that

@@ -314,6 +314,15 @@ func validatePipeline(ps *problems, p string, pl *Pipeline) {
 	if pl.FirstAudioBudget < 0 {
 		ps.add(p+".first_audio_budget", "must be ≥ 0, got %s", pl.FirstAudioBudget)
 	}
+	if pl.HedgeFraction > 1 {
+		ps.add(p+".hedge_fraction", "must be at most 1 (a fraction of first_token_budget; negative turns hedging off), got %g", pl.HedgeFraction)
+	}
+	if pl.FillerAt < 0 {
+		ps.add(p+".filler_at", "must be ≥ 0, got %s", pl.FillerAt)
+	}
+	if len(pl.Filler) > 200 {
+		ps.add(p+".filler", "must be a short phrase (at most 200 bytes)")
+	}
 	switch pl.DefaultParty {
 	case "", PartyUnknown, PartyForeign:
 	case PartyUSPerson:

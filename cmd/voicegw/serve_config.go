@@ -100,6 +100,10 @@ func serveConfig(ctx context.Context, path string, log *slog.Logger, stdout, std
 				Hangover:         time.Duration(t.Pipeline.Hangover),
 				FirstTokenBudget: time.Duration(t.Pipeline.FirstTokenBudget),
 				FirstAudioBudget: time.Duration(t.Pipeline.FirstAudioBudget),
+				HedgeFraction:    t.Pipeline.HedgeFraction,
+				TTSHedgeAfter:    time.Duration(t.Pipeline.TTSHedgeAfter),
+				Filler:           t.Pipeline.Filler,
+				FillerAt:         time.Duration(t.Pipeline.FillerAt),
 			},
 		}
 		if len(t.Agents) > 0 {

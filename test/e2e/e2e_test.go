@@ -55,6 +55,10 @@ type stackOpts struct {
 	trunks []gateway.Trunk
 	// admission admits calls against the dev tenant's limits.
 	admission gateway.CallAdmitter
+	// llmFallback and ttsFallback, when set, are a second compliant LLM
+	// or TTS backend for the dev tenant (hedging, failover).
+	llmFallback string
+	ttsFallback string
 }
 
 // syncBuffer collects audit records from the gateway.
@@ -96,7 +100,24 @@ func startStack(t *testing.T, o *stackOpts) *stack {
 	if len(o.trunks) > 0 {
 		sipCfg = gateway.SIPConfig{UDPAddr: "127.0.0.1:0", TCPAddr: "127.0.0.1:0", RTPPortMin: 40000, RTPPortMax: 44999, Trunks: o.trunks}
 	}
+	var tenantSetups map[string]gateway.TenantSetup
+	if o.llmFallback != "" || o.ttsFallback != "" {
+		ts := gateway.TenantSetup{
+			ASR:      backends.ASRConfig{Endpoint: backends.Endpoint{Name: "sim-asr", URL: pick(o.asrURL), Timeout: 2 * time.Second}},
+			LLM:      backends.LLMConfig{Endpoint: backends.Endpoint{Name: "sim-llm", URL: pick(o.llmURL), Timeout: 40 * time.Second}},
+			TTS:      backends.TTSConfig{Endpoint: backends.Endpoint{Name: "sim-tts", URL: pick(o.ttsURL), Timeout: 40 * time.Second}},
+			Pipeline: o.pipeline,
+		}
+		if o.llmFallback != "" {
+			ts.LLMFallback = []backends.LLMConfig{{Endpoint: backends.Endpoint{Name: "sim-llm-2", URL: o.llmFallback, Timeout: 2 * time.Second}}}
+		}
+		if o.ttsFallback != "" {
+			ts.TTSFallback = []backends.TTSConfig{{Endpoint: backends.Endpoint{Name: "sim-tts-2", URL: o.ttsFallback, Timeout: 2 * time.Second}}}
+		}
+		tenantSetups = map[string]gateway.TenantSetup{"dev": ts}
+	}
 	srv, err := gateway.New(gateway.Config{
+		Tenants:   tenantSetups,
 		SIP:       sipCfg,
 		Admission: o.admission,
 		ICE:       gateway.ICEConfig{UDPAddr: "127.0.0.1:0", LoopbackOnly: true},
