@@ -165,7 +165,8 @@ type Stats struct {
 	// TTSFailures and TTSStalls are the same for speech requests, among
 	// Speeches.
 	TTSFailures, TTSStalls int
-	// Stalled is how many stalled requests are open now.
+	// Stalled is how many stalled requests are open now; each closes when
+	// its client goes away, the server shuts down or StallMax passes.
 	Stalled int
 }
 
@@ -303,14 +304,16 @@ They understand no audio and no language; they return scripted text and syntheti
   GET  /healthz                           liveness
 `
 
-// Spoken returns every text TTS was asked to speak, in order.
+// Spoken returns every text TTS was asked to speak, in order, including
+// requests chosen to fail or stall.
 func (s *Server) Spoken() []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return append([]string(nil), s.spoken...)
 }
 
-// ChatRequests returns every chat request received, in order.
+// ChatRequests returns every chat request received, in order, including
+// those chosen to fail or stall.
 func (s *Server) ChatRequests() []ChatRequest {
 	s.mu.Lock()
 	defer s.mu.Unlock()
