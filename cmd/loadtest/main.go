@@ -1,6 +1,49 @@
-// Command loadtest drives voicegw under load. Its backends command serves
-// SIMULATED ASR, LLM and TTS backends that speak the open protocols the
-// gateway uses, with configurable latency:
+// Command loadtest drives voicegw under load and tells whether a deployment
+// meets its latency objectives.
+//
+// Its run command places real calls (WebRTC, as the browser softphone does)
+// in an OPEN model: arrival i starts at i/rate seconds whatever the earlier
+// calls are doing, so a slow gateway cannot slow the arrivals and hide its
+// latency. Each call speaks an utterance --turns times and measures, on the
+// caller's clock, the call setup time and first_audio: the end of its speech
+// → the first non-silent agent audio after it. The gateway's per-turn stage
+// timings (its "turn" event) are collected as gw_<stage>. Percentiles come
+// from HDR histograms (3 significant digits, reported values at most 0.1 %
+// high):
+//
+//	loadtest run --gateway URL (--token T | --api-key K [--tenant ID])
+//	             [--calls N] [--rate R] [--concurrency C] [--turns K]
+//	             [--audio WAV] [--duration D] [--json FILE]
+//	             [--slo 'first_audio_p99<=1400ms,asr_to_first_token_p99<=800ms']
+//	             [--max-failed-ratio F] [--transport webrtc|sip] [--codec C]
+//	             [--sip HOST:PORT] [--sip-transport udp|tcp] [--number N]
+//	             [--setup-timeout D] [--turn-timeout D] [--progress=false]
+//
+// --token reuses one call token (dev mode prints one; default
+// $VOICEGW_DEV_TOKEN); --api-key mints one per call at POST /v1/tokens
+// (default $VOICEGW_API_KEY; a 429 counts as a refused call). --concurrency
+// caps the calls up at once: an arrival that finds the cap reached is
+// counted as dropped_by_rig, not delayed. --slo takes METRIC_STAT<=DURATION
+// terms: metrics setup, first_audio, schedule_lag and gw_asr_final,
+// gw_llm_first_token, gw_first_sentence, gw_tts_first_byte, gw_first_audio,
+// gw_asr_to_first_token (the gw_ prefix may be left out where it is
+// unambiguous); statistics p50, p90, p95, p99, p999, max. It prints a
+// progress line to stderr every second, then a table (ms) and one verdict
+// line per SLO to stdout, with the rig's own CPU use.
+//
+// Its ramp command keeps C calls in flight (closed loop) at C = start,
+// start+step, … max, judges the SLOs at each level, prints a line per level
+// and reports the highest level that held ("capacity: N concurrent calls"):
+//
+//	loadtest ramp [the connection, call and SLO flags of run] --max C
+//	              [--start C0] [--step S] [--step-duration D | --calls-per-step N]
+//
+// Exit status of run and ramp: 0 every SLO held (ramp: some level held), 2
+// an SLO or the failed ratio was missed (ramp: no level held), 1 an error
+// (bad flags, gateway unreachable, nothing measured).
+//
+// Its backends command serves SIMULATED ASR, LLM and TTS backends that speak
+// the open protocols the gateway uses, with configurable latency:
 //
 //	loadtest backends [--listen ADDR] [--asr-script FILE] [--llm-script FILE]
 //	                  [--asr-delay D] [--llm-ttft D] [--llm-token-interval D]
@@ -35,6 +78,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	switch args[0] {
 	case "backends":
 		return runBackends(ctx, args[1:], stdout, stderr)
+	case "run":
+		return runLoad(ctx, args[1:], stdout, stderr)
+	case "ramp":
+		return runRamp(ctx, args[1:], stdout, stderr)
 	case "help", "-h", "-help", "--help":
 		usage(stdout)
 		return 0
