@@ -66,6 +66,9 @@ func (s StepResult) String() string {
 	if s.Measured() == 0 {
 		missed = append(missed, "nothing measured")
 	}
+	if s.CPU.Available {
+		line += fmt.Sprintf(", rig CPU %.0f%% of one core", s.CPU.OneCorePercent)
+	}
 	line += ": SLOs " + verdict
 	if len(missed) > 0 {
 		line += fmt.Sprintf(" (%v)", missed)
@@ -91,6 +94,7 @@ type StepReport struct {
 	Concurrency int  `json:"concurrency"`
 	Held        bool `json:"held"`
 	Measurements
+	RigCPU CPUUsage `json:"rig_cpu"`
 }
 
 // RampReport is the JSON document of a ramp.
@@ -110,7 +114,7 @@ func (r *RampResult) Report(config any) RampReport {
 	rep := RampReport{Config: config, Transport: r.Transport, StartedAt: r.StartedAt.UTC(), DurationMS: r.Duration.Milliseconds(),
 		Steps: []StepReport{}, Capacity: r.Capacity, Stopped: r.Stopped, RigCPU: r.CPU}
 	for _, s := range r.Steps {
-		rep.Steps = append(rep.Steps, StepReport{Concurrency: s.Level, Held: s.Held, Measurements: s.Measurements()})
+		rep.Steps = append(rep.Steps, StepReport{Concurrency: s.Level, Held: s.Held, Measurements: s.Measurements(), RigCPU: s.CPU})
 	}
 	return rep
 }
@@ -186,6 +190,11 @@ func Ramp(ctx context.Context, cfg RampConfig) (*RampResult, error) {
 				cfg.OnStep(step)
 			}
 			res.Stopped = "the time bound ended the ramp"
+			if cause := context.Cause(ctx); !errors.Is(cause, context.DeadlineExceeded) && !errors.Is(cause, context.Canceled) {
+				res.Stopped = cause.Error()
+			} else if errors.Is(cause, context.Canceled) {
+				res.Stopped = "interrupted"
+			}
 			break
 		}
 		res.Steps = append(res.Steps, step)
@@ -211,6 +220,7 @@ func Ramp(ctx context.Context, cfg RampConfig) (*RampResult, error) {
 // step runs one level of the ramp.
 func (r *runner) step(ctx context.Context, stop context.CancelCauseFunc, cfg *RampConfig, level int, next *int) StepResult {
 	col := newCollector()
+	cpu := startCPU()
 	stopProgress := r.progressLoop(col, level)
 	var deadline time.Time
 	if cfg.StepDuration > 0 {
@@ -245,6 +255,6 @@ func (r *runner) step(ctx context.Context, stop context.CancelCauseFunc, cfg *Ra
 	stopProgress()
 	res := col.result(&r.cfg)
 	res.Calls.Scheduled = res.Calls.Started
-	res.CPU = CPUUsage{}
+	res.CPU = cpu.stop()
 	return StepResult{Level: level, Result: res, Held: res.OK()}
 }

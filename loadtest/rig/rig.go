@@ -24,8 +24,9 @@
 //
 // # What is measured
 //
-//   - setup: token (when minted) and dial → media connected: signaling,
-//     ICE and DTLS for WebRTC.
+//   - setup: dial → media connected (WebRTC: signaling, ICE and DTLS; SIP:
+//     INVITE → ACK). Minting a token, when the rig does, comes before and is
+//     not counted.
 //   - first_audio: per turn, the end of the caller's utterance (the moment
 //     its last frame was sent, as Say reports) → the first received frame of
 //     agent audio that is not silence (above -50 dBFS) after it. This is
