@@ -1,8 +1,8 @@
 // Command loadtest drives voicegw under load and tells whether a deployment
 // meets its latency objectives.
 //
-// Its run command places real calls (WebRTC, as the browser softphone does)
-// in an OPEN model: arrival i starts at i/rate seconds whatever the earlier
+// Its run command places real calls (WebRTC as the browser softphone does,
+// or SIP as a contractor's trunk does) in an OPEN model: arrival i starts at i/rate seconds whatever the earlier
 // calls are doing, so a slow gateway cannot slow the arrivals and hide its
 // latency. Each call speaks an utterance --turns times and measures, on the
 // caller's clock, the call setup time and first_audio: the end of its speech
@@ -23,7 +23,10 @@
 // $VOICEGW_DEV_TOKEN); --api-key mints one per call at POST /v1/tokens
 // (default $VOICEGW_API_KEY; a 429 counts as a refused call). --concurrency
 // caps the calls up at once: an arrival that finds the cap reached is
-// counted as dropped_by_rig, not delayed. --slo takes METRIC_STAT<=DURATION
+// counted as dropped_by_rig, not delayed. --transport sip calls --sip
+// HOST:PORT over UDP or TCP without a token (the trunk admits the caller);
+// its turns end when the agent falls silent, and it has no gw_ metrics
+// (the gateway's turn events travel over WebRTC signaling). --slo takes METRIC_STAT<=DURATION
 // terms: metrics setup, first_audio, schedule_lag and gw_asr_final,
 // gw_llm_first_token, gw_first_sentence, gw_tts_first_byte, gw_first_audio,
 // gw_asr_to_first_token (the gw_ prefix may be left out where it is

@@ -25,7 +25,7 @@ func runRamp(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(fs.Output(), "usage: loadtest ramp --gateway URL (--token T | --api-key K) --max C [--start C0] [--step S] [--step-duration D | --calls-per-step N] [--slo EXPR] [flags]")
 		fs.PrintDefaults()
 	}
-	if code := parseFlags(fs, args, stderr); code >= 0 {
+	if code := f.parse(fs, args, stderr); code >= 0 {
 		return code
 	}
 	cfg, err := f.config()

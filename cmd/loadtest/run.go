@@ -7,13 +7,16 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/voicegw/voicegw/loadtest/rig"
+	"github.com/voicegw/voicegw/loadtest/sipcall"
 )
 
 // Exit codes of run and ramp.
@@ -35,6 +38,7 @@ type callFlags struct {
 	setupTimeout, turnTimeout      time.Duration
 	maxFailed                      float64
 	progress                       bool
+	explicit                       map[string]bool // flags given on the command line
 }
 
 func (f *callFlags) register(fs *flag.FlagSet) {
@@ -150,13 +154,50 @@ func (f *callFlags) preflight(ctx context.Context) error {
 	return rig.CheckGateway(ctx, f.gateway)
 }
 
-// sipDialer places calls with the SIP caller, when this build has one.
-func sipDialer(*callFlags) (rig.Dialer, error) {
-	return nil, errors.New("--transport sip is not available in this build yet (the SIP caller is not wired in); use --transport webrtc")
+// sipDialer places calls with the SIP trunk caller. A final SIP failure
+// counts as reason "sip_<status>"; 503 (over the tenant's limits, or
+// draining), 486 and 480 (busy) and a 403 U.S. Person Required count as
+// refused.
+func sipDialer(f *callFlags) (rig.Dialer, error) {
+	codec := strings.ToUpper(f.codec)
+	switch codec {
+	case "":
+		codec = "PCMU"
+	case "PCMU", "PCMA":
+	case "OPUS":
+		codec = "opus"
+	default:
+		return nil, usagef("--codec %q: SIP callers offer PCMU, PCMA or opus", f.codec)
+	}
+	if f.explicit["token"] || f.explicit["api-key"] || f.explicit["tenant"] {
+		return nil, usagef("SIP calls are admitted by the trunk, not by a call token: drop --token, --api-key and --tenant")
+	}
+	log := slog.New(slog.DiscardHandler)
+	cfg := sipcall.SIPConfig{Target: f.sip, Transport: f.sipTransport, Number: f.number, Codec: codec, Logger: log}
+	return rig.DialerFunc(func(ctx context.Context, _ string) (rig.Call, error) {
+		c, err := sipcall.DialSIP(ctx, cfg)
+		if err == nil {
+			return c, nil
+		}
+		ce, ok := errors.AsType[*sipcall.CallError](err)
+		if !ok {
+			return nil, err
+		}
+		de := &rig.DialError{Reason: "sip_" + strconv.Itoa(ce.Status), Err: err}
+		switch {
+		case ce.Status == 403 && strings.Contains(strings.ToLower(ce.Reason), "u.s. person"):
+			de.Reason, de.Refused = "us_person_required", true
+		case ce.Status == 503 || ce.Status == 486 || ce.Status == 480:
+			de.Refused = true
+		}
+		return nil, de
+	}), nil
 }
 
-// parseFlags parses args; it returns the exit code to stop with, or -1 to go on.
-func parseFlags(fs *flag.FlagSet, args []string, stderr io.Writer) int {
+var _ rig.Ender = (*sipcall.SIPCaller)(nil)
+
+// parse parses args; it returns the exit code to stop with, or -1 to go on.
+func (f *callFlags) parse(fs *flag.FlagSet, args []string, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -168,6 +209,8 @@ func parseFlags(fs *flag.FlagSet, args []string, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "%s: unexpected argument %q\n", fs.Name(), fs.Arg(0))
 		return exitError
 	}
+	f.explicit = map[string]bool{}
+	fs.Visit(func(fl *flag.Flag) { f.explicit[fl.Name] = true })
 	return -1
 }
 
@@ -247,6 +290,8 @@ func (f *callFlags) describe(cfg rig.Config) runConfig {
 		rc.Gateway = f.gateway
 	}
 	switch {
+	case f.transport == "sip":
+		rc.Auth = "trunk"
 	case f.apiKey != "":
 		rc.Auth = "api-key"
 	case f.token != "":
@@ -275,7 +320,7 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(fs.Output(), "usage: loadtest run --gateway URL (--token T | --api-key K) [--calls N] [--rate R] [--slo EXPR] [flags]")
 		fs.PrintDefaults()
 	}
-	if code := parseFlags(fs, args, stderr); code >= 0 {
+	if code := f.parse(fs, args, stderr); code >= 0 {
 		return code
 	}
 	cfg, err := f.config()

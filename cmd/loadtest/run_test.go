@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -31,6 +32,15 @@ const testToken = "loadtest-test-token"
 // "dev") and refuses subject "loadtest-2" with 429.
 func startGateway(t *testing.T) string {
 	t.Helper()
+	url, _ := startGatewaySIP(t, false)
+	return url
+}
+
+// startGatewaySIP is startGateway with, if sip, a SIP ingress on loopback
+// UDP whose trunk takes any number from 127.0.0.1; it returns the SIP
+// address too.
+func startGatewaySIP(t *testing.T, sip bool) (string, string) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	log := slog.New(slog.DiscardHandler)
@@ -45,7 +55,14 @@ func startGateway(t *testing.T) string {
 	if err != nil {
 		t.Fatalf("sim backends: %v", err)
 	}
+	var sipCfg gateway.SIPConfig
+	if sip {
+		sipCfg = gateway.SIPConfig{UDPAddr: "127.0.0.1:0", RTPPortMin: 45000, RTPPortMax: 49999, Trunks: []gateway.Trunk{{
+			Name: "loadtest", Tenant: "dev", Sources: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}, Numbers: map[string]string{"*": ""},
+		}}}
+	}
 	srv, err := gateway.New(gateway.Config{
+		SIP:    sipCfg,
 		ICE:    gateway.ICEConfig{UDPAddr: "127.0.0.1:0", LoopbackOnly: true},
 		ASR:    backends.ASRConfig{Endpoint: backends.Endpoint{Name: "sim-asr", URL: simURL, Timeout: 5 * time.Second}},
 		LLM:    backends.LLMConfig{Endpoint: backends.Endpoint{Name: "sim-llm", URL: simURL, Timeout: 5 * time.Second}},
@@ -74,7 +91,7 @@ func startGateway(t *testing.T) string {
 			t.Errorf("shutdown: %v", err)
 		}
 	})
-	return "http://" + l.Addr().String()
+	return "http://" + l.Addr().String(), srv.SIPAddr("udp")
 }
 
 // fakeMint stands in for the tenants' token endpoint.
@@ -297,6 +314,8 @@ func TestRunUsageErrors(t *testing.T) {
 		{append([]string{"run", "--codec", "g729"}, tok...), "opus or pcmu"},
 		{[]string{"run", "--transport", "sip"}, "needs --sip HOST:PORT"},
 		{[]string{"run", "--transport", "sip", "--sip", "127.0.0.1:5060", "--sip-transport", "tls"}, "want udp or tcp"},
+		{[]string{"run", "--transport", "sip", "--sip", "127.0.0.1:5060", "--codec", "g729"}, "PCMU, PCMA or opus"},
+		{[]string{"run", "--transport", "sip", "--sip", "127.0.0.1:5060", "--token", "x"}, "admitted by the trunk"},
 		{append([]string{"run"}, tok...), "gateway unreachable"},
 		{append([]string{"ramp"}, tok...), "--max (the highest level to try) is required"},
 		{append([]string{"ramp", "--max", "2", "--start", "3"}, tok...), "--max 2 is below --start 3"},
@@ -316,5 +335,29 @@ func TestRunUsageErrors(t *testing.T) {
 		if code := run(context.Background(), []string{cmd, "-h"}, io.Discard, &stderr); code != exitOK || !strings.Contains(stderr.String(), "usage: loadtest "+cmd) || !strings.Contains(stderr.String(), "-slo") {
 			t.Errorf("loadtest %s -h: exit %d, %q", cmd, code, stderr.String())
 		}
+	}
+}
+
+// TestRunSIP: the same run over the SIP trunk transport: calls measured on
+// the caller's clock, turns ended by the agent's silence, no gw_ metrics.
+func TestRunSIP(t *testing.T) {
+	t.Setenv("VOICEGW_DEV_TOKEN", "ignored-by-sip")
+	_, sipAddr := startGatewaySIP(t, true)
+	out := filepath.Join(t.TempDir(), "run.json")
+	code, stdout, _ := loadtest(t, "run", "--transport", "sip", "--sip", sipAddr, "--number", "1000", "--calls", "2", "--rate", "2",
+		"--audio", shortUtterance(t), "--slo", "first_audio_p99<=30s", "--json", out, "--progress=false")
+	if code != exitOK {
+		t.Fatalf("exit %d, want 0", code)
+	}
+	var rep runReport
+	readJSON(t, out, &rep)
+	if rep.Calls.Completed != 2 || rep.Metrics["first_audio"].Count != 2 || rep.Config.Transport != "sip" || rep.Config.Auth != "trunk" {
+		t.Errorf("calls %+v, first_audio %d, config %+v", rep.Calls, rep.Metrics["first_audio"].Count, rep.Config)
+	}
+	if _, ok := rep.Metrics["gw_asr_final"]; ok {
+		t.Error("a SIP run reported the gateway's turn timings, which SIP does not carry")
+	}
+	if !strings.Contains(stdout, "transport sip") {
+		t.Errorf("stdout does not name the transport")
 	}
 }
