@@ -241,6 +241,12 @@ func (r *runner) turn(ctx context.Context, c Call, events *<-chan loadtest.Serve
 		grace   <-chan time.Time
 		lastErr string
 	)
+	// spoke notes the end of the utterance; the turn timeout runs from it.
+	spoke := func(t time.Time) {
+		end, said = t, nil
+		l.setEnd(end)
+		limit.Reset(r.cfg.TurnTimeout)
+	}
 	// done records the turn's measurements and returns its verdict.
 	done := func() string {
 		if turnMsg != nil && turnMsg.Outcome != "completed" {
@@ -260,10 +266,8 @@ func (r *runner) turn(ctx context.Context, c Call, events *<-chan loadtest.Serve
 		select {
 		case <-ctx.Done():
 			return ReasonCutAtEnd
-		case end = <-said:
-			said = nil
-			l.setEnd(end)
-			limit.Reset(r.cfg.TurnTimeout)
+		case t := <-said:
+			spoke(t)
 		case <-heard:
 			heard = nil
 			if turnMsg != nil {
@@ -283,6 +287,14 @@ func (r *runner) turn(ctx context.Context, c Call, events *<-chan loadtest.Serve
 				}
 				return "gateway_hangup_" + m.Reason
 			case "turn":
+				// The end of the utterance may be ready too: take it first.
+				if said != nil {
+					select {
+					case t := <-said:
+						spoke(t)
+					default:
+					}
+				}
 				// A turn before our utterance ended is the greeting or a
 				// piece of the utterance the gateway cut at a pause.
 				if said != nil || m.SpeechEndAt == 0 || turnMsg != nil {
