@@ -254,7 +254,7 @@ func (r *runner) turn(ctx context.Context, c Call, events *<-chan loadtest.Serve
 		}
 		col.record(MetricFirstAudio, l.firstAudio().Sub(end))
 		if turnMsg != nil {
-			for _, s := range GatewayStages {
+			for _, s := range GatewayStages() {
 				if v, ok := turnMsg.Timings[s]; ok {
 					col.record("gw_"+s, time.Duration(v)*time.Millisecond)
 				}

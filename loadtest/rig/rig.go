@@ -22,6 +22,15 @@
 // highest level at which they held as the capacity. It stops at the first
 // level that misses.
 //
+// # Transports
+//
+// A Dialer places calls and returns each once its media is connected; a Call
+// speaks, hears and hangs up. WebRTC is built in (signaling over the
+// gateway's WebSocket, then ICE and DTLS-SRTP, as the browser softphone
+// does); any other transport plugs in through DialerFunc, as cmd/loadtest
+// does for SIP trunk calls with loadtest/sipcall. A call that also has
+// signaling events (EventSource) gives the gateway's turn timings.
+//
 // # What is measured
 //
 //   - setup: dial → media connected (WebRTC: signaling, ICE and DTLS; SIP:

@@ -23,14 +23,16 @@ const (
 	MetricScheduleLag = "schedule_lag"
 )
 
-// GatewayStages are the turn timings the gateway reports; each becomes the
-// metric "gw_<stage>".
-var GatewayStages = []string{"asr_final", "llm_first_token", "first_sentence", "tts_first_byte", "first_audio", "asr_to_first_token"}
+// GatewayStages returns the turn timings the gateway reports; each becomes
+// the metric "gw_<stage>".
+func GatewayStages() []string {
+	return []string{"asr_final", "llm_first_token", "first_sentence", "tts_first_byte", "first_audio", "asr_to_first_token"}
+}
 
 // Metrics lists every metric name in report order.
 func Metrics() []string {
 	out := []string{MetricSetup, MetricFirstAudio}
-	for _, s := range GatewayStages {
+	for _, s := range GatewayStages() {
 		out = append(out, "gw_"+s)
 	}
 	return append(out, MetricScheduleLag)
@@ -114,7 +116,7 @@ func parseSLO(term string) (SLO, error) {
 	switch {
 	case slices.Contains(known, metric):
 		slo.Metric = metric
-	case slices.Contains(GatewayStages, metric):
+	case slices.Contains(GatewayStages(), metric):
 		slo.Metric = "gw_" + metric
 	default:
 		return SLO{}, fmt.Errorf("%q: unknown metric %q; known: %s", term, metric, strings.Join(known, ", "))

@@ -10,7 +10,7 @@ import (
 
 // Call is one connected call as the rig drives it: it speaks utterances,
 // hears the agent and hangs up. *loadtest.Caller (WebRTC) implements it, and
-// so does a SIP caller.
+// so does *sipcall.SIPCaller (SIP), which cmd/loadtest wires in.
 type Call interface {
 	// Say queues speech (mono PCM16 at 16 kHz); the channel yields the time
 	// its last frame was sent.
