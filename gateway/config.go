@@ -110,6 +110,10 @@ type PipelineConfig struct {
 	Hangover time.Duration
 	// MaxSentenceChars cuts long model sentences at a clause. Default 220.
 	MaxSentenceChars int
+	// FirstChunkWords lets the reply's first piece go to TTS at its first
+	// clause mark (, ; : —) once it has this many words, instead of at the
+	// end of the first sentence. Default 2; negative: whole sentences only.
+	FirstChunkWords int
 	// MaxTokens caps the model's reply. Default 300.
 	MaxTokens int
 	// Temperature for the model; nil leaves the backend's default.
@@ -165,6 +169,9 @@ func (p *PipelineConfig) setDefaults() {
 	}
 	if p.MaxTokens == 0 {
 		p.MaxTokens = 300
+	}
+	if p.FirstChunkWords == 0 {
+		p.FirstChunkWords = 2
 	}
 	if p.MaxHistory == 0 {
 		p.MaxHistory = 20

@@ -15,6 +15,11 @@ import (
 type sentenceSplitter struct {
 	buf      strings.Builder
 	maxChars int
+	// firstClauseWords, when > 0, lets the reply's first piece end at a
+	// clause mark (, ; : —) followed by white space once it holds that
+	// many words, so the first audio does not wait for a whole sentence.
+	firstClauseWords int
+	emitted          int
 }
 
 // defaultMaxSentenceChars bounds how much text waits before TTS.
@@ -42,6 +47,11 @@ func (s *sentenceSplitter) push(delta string) []string {
 	for {
 		text := s.buf.String()
 		cut := findSentenceEnd(text)
+		if s.emitted == 0 && s.firstClauseWords > 0 {
+			if c := findFirstClause(text, s.firstClauseWords); c > 0 && (cut < 0 || c < cut) {
+				cut = c
+			}
+		}
 		if cut < 0 && utf8.RuneCountInString(text) > s.maxChars {
 			cut = findClauseCut(text, s.maxChars)
 		}
@@ -50,6 +60,7 @@ func (s *sentenceSplitter) push(delta string) []string {
 		}
 		if sent := strings.TrimSpace(text[:cut]); sent != "" {
 			out = append(out, sent)
+			s.emitted++
 		}
 		rest := text[cut:]
 		s.buf.Reset()
@@ -139,4 +150,24 @@ func findClauseCut(text string, maxChars int) int {
 		return i + w
 	}
 	return limit
+}
+
+// findFirstClause returns the index just past the first clause mark that
+// is followed by white space and has at least minWords words before it,
+// or -1.
+func findFirstClause(text string, minWords int) int {
+	for i, r := range text {
+		switch r {
+		case ',', ';', ':', '—':
+			j := i + utf8.RuneLen(r)
+			if j >= len(text) {
+				return -1 // the next delta may continue it ("3," "000")
+			}
+			next, _ := utf8.DecodeRuneInString(text[j:])
+			if unicode.IsSpace(next) && len(strings.Fields(text[:i])) >= minWords {
+				return j
+			}
+		}
+	}
+	return -1
 }

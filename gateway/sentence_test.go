@@ -88,3 +88,33 @@ func FuzzSentenceSplitter(f *testing.F) {
 		}
 	})
 }
+
+// TestFirstClause: the reply's first piece may end at a clause mark once it
+// has enough words; later pieces are whole sentences; numbers with commas
+// and marks at the end of a delta are not cut.
+func TestFirstClause(t *testing.T) {
+	for _, c := range []struct {
+		deltas []string
+		words  int
+		want   []string
+	}{
+		{[]string{"You said: What are your ", "opening hours. How else, then, can I help? "}, 2, []string{"You said:", "What are your opening hours.", "How else, then, can I help?"}},
+		{[]string{"Sure, here is the procedure. "}, 2, []string{"Sure, here is the procedure."}},
+		{[]string{"It costs 3,", "000 dollars, roughly. "}, 2, []string{"It costs 3,000 dollars,", "roughly."}},
+		{[]string{"You said: hello. "}, -1, []string{"You said: hello."}},
+		{[]string{"Well; ", "fine. "}, 1, []string{"Well;", "fine."}},
+	} {
+		s := newSentenceSplitter(0)
+		s.firstClauseWords = c.words
+		var got []string
+		for _, d := range c.deltas {
+			got = append(got, s.push(d)...)
+		}
+		if rest := s.flush(); rest != "" {
+			got = append(got, rest)
+		}
+		if strings.Join(got, "|") != strings.Join(c.want, "|") {
+			t.Errorf("%q (min %d words): got %q, want %q", c.deltas, c.words, got, c.want)
+		}
+	}
+}

@@ -650,6 +650,7 @@ func (s *session) runTurn(ctx context.Context, t *turn, msgs []backends.Message)
 		s.speakSentences(ctx, t, sentences)
 	}()
 	split := newSentenceSplitter(p.MaxSentenceChars)
+	split.firstClauseWords = p.FirstChunkWords
 	first := true
 	var streamErr error
 	for {

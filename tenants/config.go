@@ -234,6 +234,10 @@ type Pipeline struct {
 	// TTSHedgeAfter: the same for a sentence's first TTS audio. Default
 	// 300ms; negative: off.
 	TTSHedgeAfter Duration `yaml:"tts_hedge_after"`
+	// FirstChunkWords lets the reply's first piece go to TTS at its first
+	// clause mark once it has this many words. Default 2; negative: whole
+	// sentences only.
+	FirstChunkWords int `yaml:"first_chunk_words"`
 	// Filler is a short phrase played when the reply's audio has not
 	// started by filler_at (default 80% of first_audio_budget).
 	Filler   string   `yaml:"filler"`

@@ -101,6 +101,7 @@ func serveConfig(ctx context.Context, path string, log *slog.Logger, stdout, std
 				FirstTokenBudget: time.Duration(t.Pipeline.FirstTokenBudget),
 				FirstAudioBudget: time.Duration(t.Pipeline.FirstAudioBudget),
 				HedgeFraction:    t.Pipeline.HedgeFraction,
+				FirstChunkWords:  t.Pipeline.FirstChunkWords,
 				TTSHedgeAfter:    time.Duration(t.Pipeline.TTSHedgeAfter),
 				Filler:           t.Pipeline.Filler,
 				FillerAt:         time.Duration(t.Pipeline.FillerAt),
