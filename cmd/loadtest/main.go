@@ -46,14 +46,20 @@
 // (bad flags, gateway unreachable, nothing measured).
 //
 // Its backends command serves SIMULATED ASR, LLM and TTS backends that speak
-// the open protocols the gateway uses, with configurable latency:
+// the open protocols the gateway uses, with latency that can be a
+// distribution and with injected failures and stalls:
 //
 //	loadtest backends [--listen ADDR] [--asr-script FILE] [--llm-script FILE]
-//	                  [--asr-delay D] [--llm-ttft D] [--llm-token-interval D]
-//	                  [--tts-ttfb D] [--tts-realtime] [--log-level L]
+//	                  [--asr-delay L] [--llm-ttft L] [--llm-token-interval D]
+//	                  [--tts-ttfb L] [--tts-realtime]
+//	                  [--llm-fail-rate R] [--llm-stall-rate R]
+//	                  [--tts-fail-rate R] [--tts-stall-rate R]
+//	                  [--stall-max D] [--seed N] [--log-level L]
 //
-// It prints the base URL on stdout and serves until SIGINT or SIGTERM,
-// then shuts down gracefully.
+// L is a duration or a distribution such as 300ms±80ms, uniform(200ms,400ms)
+// or 300ms±80ms,tail=1%:2s (see sim.Latency); R is a fraction from 0 to 1.
+// It prints the base URL on stdout and serves until SIGINT or SIGTERM, then
+// shuts down gracefully.
 package main
 
 import (
@@ -98,6 +104,10 @@ func usage(w io.Writer) {
 	fmt.Fprint(w, `usage: loadtest <command> [flags]
 
 commands:
+  run        place calls at a fixed arrival rate and judge latency SLOs
+             (loadtest run -h for its flags)
+  ramp       raise the calls in flight step by step; report the capacity at the SLOs
+             (loadtest ramp -h for its flags)
   backends   serve SIMULATED ASR, LLM and TTS backends speaking the open protocols
              (loadtest backends -h for its flags)
 `)

@@ -91,7 +91,8 @@ func TestUsageErrors(t *testing.T) {
 		}
 	}
 	var stdout strings.Builder
-	if run(context.Background(), []string{"help"}, &stdout, io.Discard) != 0 || strings.Contains(stdout.String(), "run ") {
+	if run(context.Background(), []string{"help"}, &stdout, io.Discard) != 0 || !strings.Contains(stdout.String(), "  run ") ||
+		!strings.Contains(stdout.String(), "  ramp ") || !strings.Contains(stdout.String(), "  backends ") {
 		t.Errorf("help: %q", stdout.String())
 	}
 }
