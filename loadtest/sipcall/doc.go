@@ -21,21 +21,24 @@
 // # Signaling
 //
 // DialSIP sends an INVITE with our offer (sipmedia.Offer: the configured
-// codec plus telephone-event, ptime 20), skips provisional responses, answers
-// a 401 or 407 once more with digest credentials (the challenge's first
-// algorithm: SHA-256 or MD5), and on a 2xx parses the answer and sends the
-// ACK. A final failure is a *CallError with the status, reason phrase and
-// Retry-After. Canceling DialSIP's context while the INVITE is pending sends
-// a CANCEL.
+// codec plus telephone-event, ptime 20), skips provisional responses,
+// answers a 401 or 407 with digest credentials (the first challenge's
+// algorithm, SHA-256 or MD5; a second challenge, for a stale nonce, is
+// answered too), and on a 2xx parses the answer and sends the ACK. A final
+// failure is a *CallError with the status, reason phrase and Retry-After.
+// Canceling DialSIP's context while the INVITE is pending sends a CANCEL.
 //
-// Calls with the same transport and local IP share one sipgo user agent:
-// one client socket per gateway address (a UDP socket, or a TCP connection
-// that every call reuses), whatever the number of calls, and one server
-// handler that answers the gateway's in-dialog BYE with 200 (and any other
-// in-dialog request with 405; an unknown dialog gets 481). The INVITE's
+// Calls with the same transport and local IP share one sipgo user agent
+// and its sockets, whatever the number of calls: over UDP one socket for
+// every gateway, over TCP one connection per gateway address. The INVITE's
 // Contact is that socket's address, so the gateway's requests come back on
-// it. The user agent is created by the first call and closed with the last
-// (reference counted), so an idle process holds no SIP socket.
+// it, to one server handler that answers a BYE with 200 (481 for a dialog
+// that already ended) and any other request with 405. The user agent is
+// created by the first call and closed with the last (reference counted),
+// so an idle process holds no SIP socket. The user agent owns its sockets
+// rather than letting sipgo open and close them: sipgo closes a connection
+// whose reference count reaches zero, a count that can drift while calls
+// still use the connection.
 //
 // # Media
 //

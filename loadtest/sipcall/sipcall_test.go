@@ -273,6 +273,53 @@ func TestDigest(t *testing.T) {
 	}
 }
 
+// TestMD5AndHeaders: a trunk that offers only MD5 digest admits the
+// caller, and the INVITE carries the configured extra headers (here the
+// signed caller assertion the trunk verifies).
+func TestMD5AndHeaders(t *testing.T) {
+	tr := loopbackTrunk()
+	tr.Username, tr.Password, tr.Algorithms = "acme-cc", "md5-pass", []string{"MD5"}
+	got := make(chan string, 1)
+	tr.VerifyAssertion = func(token string) (bool, string, error) {
+		got <- token
+		return true, "test", nil
+	}
+	st := startStack(t, stackOpts{trunk: tr})
+	c := dial(t, SIPConfig{Target: st.sipUDP, Username: tr.Username, Password: tr.Password,
+		Headers: map[string]string{"X-Voicegw-Caller-Assertion": "the-token", "X-Other": "1"}})
+	select {
+	case tok := <-got:
+		if tok != "the-token" {
+			t.Errorf("assertion %q, want the-token", tok)
+		}
+	case <-time.After(5 * time.Second):
+		t.Error("the gateway saw no assertion header")
+	}
+	waitFor(t, 5*time.Second, "the call at the gateway", func() bool { return st.srv.ActiveCalls() == 1 })
+	if err := c.Hangup(); err != nil {
+		t.Fatalf("Hangup: %v", err)
+	}
+}
+
+// TestConfig: bad configurations are refused before anything is sent.
+func TestConfig(t *testing.T) {
+	for _, cfg := range []SIPConfig{
+		{},
+		{Target: "127.0.0.1"},
+		{Target: "127.0.0.1:5060", Transport: "tls"},
+		{Target: "127.0.0.1:5060", Codec: "G729"},
+		{Target: "127.0.0.1:x"},
+	} {
+		if c, err := DialSIP(context.Background(), cfg); err == nil {
+			c.Close()
+			t.Errorf("%+v: accepted", cfg)
+		}
+	}
+	if got := sharedEndpoints(); got != 0 {
+		t.Errorf("%d shared endpoints after refused configurations", got)
+	}
+}
+
 // TestRefusals: a number the trunk may not call is 404; a call over the
 // tenant's concurrency limit is 503 with Retry-After.
 func TestRefusals(t *testing.T) {
@@ -326,8 +373,9 @@ func TestGatewayHangsUp(t *testing.T) {
 }
 
 // TestManyCalls: 20 calls placed at once over UDP share one SIP socket
-// (and 5 over TCP one connection); all connect and hang up cleanly, and
-// once closed they leave no goroutine and no shared user agent behind.
+// (and 5 over TCP one connection), with PCMU, PCMA and Opus; all connect,
+// have RTP both ways and hang up cleanly, and once closed they leave no
+// goroutine and no shared user agent behind.
 func TestManyCalls(t *testing.T) {
 	const n, overTCP = 25, 5 // 20 calls over UDP, 5 over TCP
 	// Every goroutine started from here on has ended once the gateway
@@ -344,6 +392,7 @@ func TestManyCalls(t *testing.T) {
 		}
 	})
 	st := startStack(t, stackOpts{})
+	codecs := []string{"PCMU", "PCMA", "opus"}
 
 	calls := make([]*SIPCaller, n)
 	errs := make([]error, n)
@@ -352,7 +401,7 @@ func TestManyCalls(t *testing.T) {
 		wg.Go(func() {
 			ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 			defer cancel()
-			cfg := SIPConfig{Target: st.sipUDP, From: fmt.Sprintf("caller%d", i), Logger: testLogger(t)}
+			cfg := SIPConfig{Target: st.sipUDP, From: fmt.Sprintf("caller%d", i), Codec: codecs[i%len(codecs)], Logger: testLogger(t)}
 			if i < overTCP {
 				cfg.Target, cfg.Transport = st.sipTCP, "tcp"
 			}
