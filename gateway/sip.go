@@ -600,6 +600,11 @@ func (in *sipIngress) answer(c *sipCall, deps *sessionDeps, caller Caller, agent
 		in.bye(c)
 		return true
 	}
+	// A BYE that came before the session was registered (onBye stores
+	// byRemote before it looks for the session) hangs it up now.
+	if c.byRemote.Load() {
+		sess.hangup(reasonCaller)
+	}
 	// DTMF digits go to the session as keypad entries.
 	dtmfDone := make(chan struct{})
 	go func() {
