@@ -31,108 +31,39 @@ type llmChain struct {
 // Name is the preferred backend's name.
 func (c *llmChain) Name() string { return c.llms[0].Name() }
 
-// llmAttempt is one backend's try at a request: its stream and first
-// delta, or why it failed.
-type llmAttempt struct {
-	i     int
+// llmFirst is a started completion with its first delta (eof: the reply
+// ended before any text, which is a valid, empty answer).
+type llmFirst struct {
 	st    backends.ChatStream
 	first string
-	err   error // io.EOF: an empty reply (a valid answer)
+	eof   bool
 }
 
 // Stream starts a completion and returns once a backend has produced its
-// first token (or ended its reply). Backends are tried in order: one that
-// refuses or fails before its first token hands over to the next
-// (failover), and one that is slower than hedgeAfter gets the next one
-// started beside it (hedging): whichever answers first is streamed, the
-// other is cancelled. Every backend is inside the tenant's boundary.
+// first token (or ended its reply), with failover and hedging (see
+// firstAnswer). Every backend is inside the tenant's boundary.
 func (c *llmChain) Stream(ctx context.Context, req backends.ChatRequest) (backends.ChatStream, error) {
-	results := make(chan llmAttempt, len(c.llms))
-	cancels := make([]context.CancelFunc, 0, len(c.llms))
-	next, pending := 0, 0
-	start := func() {
-		i := next
-		next++
-		pending++
-		actx, cancel := context.WithCancel(ctx)
-		cancels = append(cancels, cancel)
-		go func() {
-			st, err := c.llms[i].Stream(actx, req)
-			if err != nil {
-				results <- llmAttempt{i: i, err: err}
-				return
-			}
-			d, err := st.Next()
-			if err != nil && !errors.Is(err, io.EOF) {
-				st.Close()
-				results <- llmAttempt{i: i, err: err}
-				return
-			}
-			results <- llmAttempt{i: i, st: st, first: d, err: err}
-		}()
-	}
-	// cleanup cancels every attempt but the winner and drains their
-	// results, closing late streams, without making the caller wait.
-	cleanup := func(winner int) {
-		for i, cancel := range cancels {
-			if i != winner {
-				cancel()
-			}
+	try := func(ctx context.Context, i int) (llmFirst, error) {
+		st, err := c.llms[i].Stream(ctx, req)
+		if err != nil {
+			return llmFirst{}, err
 		}
-		if rest := pending; rest > 0 {
-			go func() {
-				for range rest {
-					if a := <-results; a.st != nil {
-						a.st.Close()
-					}
-				}
-			}()
+		d, err := st.Next()
+		if err != nil && !errors.Is(err, io.EOF) {
+			st.Close()
+			return llmFirst{}, err
 		}
+		return llmFirst{st: st, first: d, eof: err != nil}, nil
 	}
-	start()
-	var hedge <-chan time.Time
-	if c.hedgeAfter > 0 && len(c.llms) > 1 {
-		t := time.NewTimer(c.hedgeAfter)
-		defer t.Stop()
-		hedge = t.C
+	a, cancel, err := firstAnswer(ctx, chainOps[llmFirst]{
+		role: "llm", tenant: c.tenant, hedgeAfter: c.hedgeAfter, log: c.log, m: c.m,
+		names: func(i int) string { return c.llms[i].Name() }, n: len(c.llms),
+		try: try, discard: func(a llmFirst) { a.st.Close() },
+	})
+	if err != nil {
+		return nil, err
 	}
-	var lastErr error
-	for {
-		select {
-		case <-ctx.Done():
-			cleanup(-1)
-			return nil, ctx.Err()
-		case <-hedge:
-			hedge = nil
-			if next < len(c.llms) {
-				c.m.Hedges.WithLabelValues("llm", c.tenant).Inc()
-				c.log.Info("LLM first token late; hedging", "waited", c.hedgeAfter, "backend", c.llms[0].Name(), "hedge", c.llms[next].Name())
-				start()
-			}
-		case a := <-results:
-			pending--
-			if a.err == nil || errors.Is(a.err, io.EOF) {
-				cleanup(a.i)
-				if a.i > 0 {
-					c.log.Info("LLM answered by a later backend", "backend", c.llms[a.i].Name())
-				}
-				return &firstDeltaStream{first: a.first, eof: a.err != nil, st: a.st, cancel: cancels[a.i]}, nil
-			}
-			if ctx.Err() != nil {
-				cleanup(-1)
-				return nil, a.err
-			}
-			lastErr = a.err
-			c.m.BackendErrors.WithLabelValues("llm", c.llms[a.i].Name()).Inc()
-			if next < len(c.llms) {
-				c.log.Warn("LLM backend failed; failing over", "backend", c.llms[a.i].Name(), "next", c.llms[next].Name(), "err", a.err)
-				start()
-			} else if pending == 0 {
-				cleanup(-1)
-				return nil, lastErr
-			}
-		}
-	}
+	return &firstDeltaStream{first: a.first, eof: a.eof, st: a.st, cancel: cancel}, nil
 }
 
 // firstDeltaStream replays an attempt's first delta, then streams the rest.
@@ -179,98 +110,39 @@ type ttsChain struct {
 // Name is the preferred backend's name.
 func (c *ttsChain) Name() string { return c.ttss[0].Name() }
 
-type ttsAttempt struct {
-	i     int
+// ttsFirst is a started synthesis with its first samples (eof: no audio
+// at all, a valid, empty answer).
+type ttsFirst struct {
 	st    backends.SpeechStream
 	first []int16
-	err   error // io.EOF: no audio at all (a valid, empty answer)
+	eof   bool
 }
 
 // Speak starts synthesis and returns once a backend has produced its
-// first audio, with failover and hedging as llmChain.Stream.
+// first audio, with failover and hedging (see firstAnswer).
 func (c *ttsChain) Speak(ctx context.Context, text string) (backends.SpeechStream, error) {
-	results := make(chan ttsAttempt, len(c.ttss))
-	cancels := make([]context.CancelFunc, 0, len(c.ttss))
-	next, pending := 0, 0
-	start := func() {
-		i := next
-		next++
-		pending++
-		actx, cancel := context.WithCancel(ctx)
-		cancels = append(cancels, cancel)
-		go func() {
-			st, err := c.ttss[i].Speak(actx, text)
-			if err != nil {
-				results <- ttsAttempt{i: i, err: err}
-				return
-			}
-			buf := make([]int16, max(st.SampleRate()/50, 1))
-			n, err := st.Read(buf)
-			if err != nil && !errors.Is(err, io.EOF) {
-				st.Close()
-				results <- ttsAttempt{i: i, err: err}
-				return
-			}
-			results <- ttsAttempt{i: i, st: st, first: buf[:n], err: err}
-		}()
-	}
-	cleanup := func(winner int) {
-		for i, cancel := range cancels {
-			if i != winner {
-				cancel()
-			}
+	try := func(ctx context.Context, i int) (ttsFirst, error) {
+		st, err := c.ttss[i].Speak(ctx, text)
+		if err != nil {
+			return ttsFirst{}, err
 		}
-		if rest := pending; rest > 0 {
-			go func() {
-				for range rest {
-					if a := <-results; a.st != nil {
-						a.st.Close()
-					}
-				}
-			}()
+		buf := make([]int16, max(st.SampleRate()/50, 1))
+		n, err := st.Read(buf)
+		if err != nil && !errors.Is(err, io.EOF) {
+			st.Close()
+			return ttsFirst{}, err
 		}
+		return ttsFirst{st: st, first: buf[:n], eof: err != nil}, nil
 	}
-	start()
-	var hedge <-chan time.Time
-	if c.hedgeAfter > 0 && len(c.ttss) > 1 {
-		t := time.NewTimer(c.hedgeAfter)
-		defer t.Stop()
-		hedge = t.C
+	a, cancel, err := firstAnswer(ctx, chainOps[ttsFirst]{
+		role: "tts", tenant: c.tenant, hedgeAfter: c.hedgeAfter, log: c.log, m: c.m,
+		names: func(i int) string { return c.ttss[i].Name() }, n: len(c.ttss),
+		try: try, discard: func(a ttsFirst) { a.st.Close() },
+	})
+	if err != nil {
+		return nil, err
 	}
-	var lastErr error
-	for {
-		select {
-		case <-ctx.Done():
-			cleanup(-1)
-			return nil, ctx.Err()
-		case <-hedge:
-			hedge = nil
-			if next < len(c.ttss) {
-				c.m.Hedges.WithLabelValues("tts", c.tenant).Inc()
-				c.log.Info("TTS first audio late; hedging", "waited", c.hedgeAfter, "backend", c.ttss[0].Name(), "hedge", c.ttss[next].Name())
-				start()
-			}
-		case a := <-results:
-			pending--
-			if a.err == nil || errors.Is(a.err, io.EOF) {
-				cleanup(a.i)
-				return &firstAudioStream{first: a.first, eof: a.err != nil, st: a.st, cancel: cancels[a.i]}, nil
-			}
-			if ctx.Err() != nil {
-				cleanup(-1)
-				return nil, a.err
-			}
-			lastErr = a.err
-			c.m.BackendErrors.WithLabelValues("tts", c.ttss[a.i].Name()).Inc()
-			if next < len(c.ttss) {
-				c.log.Warn("TTS backend failed; failing over", "backend", c.ttss[a.i].Name(), "next", c.ttss[next].Name(), "err", a.err)
-				start()
-			} else if pending == 0 {
-				cleanup(-1)
-				return nil, lastErr
-			}
-		}
-	}
+	return &firstAudioStream{first: a.first, eof: a.eof, st: a.st, cancel: cancel}, nil
 }
 
 // firstAudioStream replays an attempt's first samples, then reads the rest.
@@ -319,4 +191,110 @@ func dialASRChain(ctx context.Context, cfgs []backends.ASRConfig, log *slog.Logg
 		}
 	}
 	return nil, cfgs[len(cfgs)-1].Name, err
+}
+
+// chainOps describes one request over a role's backends for firstAnswer.
+type chainOps[T any] struct {
+	role, tenant string
+	hedgeAfter   time.Duration // 0: no hedging
+	log          *slog.Logger
+	m            *telemetry.Metrics
+	n            int
+	names        func(i int) string
+	// try sends the request to backend i and waits for its first output.
+	try func(ctx context.Context, i int) (T, error)
+	// discard releases an answer that lost.
+	discard func(T)
+}
+
+type attempt[T any] struct {
+	i   int
+	v   T
+	err error
+}
+
+// firstAnswer sends a request to a role's backends in order and returns
+// the first answer, with the cancel function of its context (cancel it when
+// done with the answer). A backend that fails before its first output
+// hands over to the next (failover); one that has not answered after
+// hedgeAfter gets the next started beside it (hedging), and whichever
+// answers first wins while the others are cancelled and their late
+// answers discarded.
+func firstAnswer[T any](ctx context.Context, o chainOps[T]) (T, context.CancelFunc, error) {
+	var zero T
+	results := make(chan attempt[T], o.n)
+	cancels := make([]context.CancelFunc, 0, o.n)
+	next, pending := 0, 0
+	start := func() {
+		i := next
+		next++
+		pending++
+		actx, cancel := context.WithCancel(ctx)
+		cancels = append(cancels, cancel)
+		go func() {
+			v, err := o.try(actx, i)
+			results <- attempt[T]{i: i, v: v, err: err}
+		}()
+	}
+	// finish cancels every attempt but the winner and, without making the
+	// caller wait, discards the answers still to come.
+	finish := func(winner int) {
+		for i, cancel := range cancels {
+			if i != winner {
+				cancel()
+			}
+		}
+		if rest := pending; rest > 0 {
+			go func() {
+				for range rest {
+					if a := <-results; a.err == nil {
+						o.discard(a.v)
+					}
+				}
+			}()
+		}
+	}
+	start()
+	var hedge <-chan time.Time
+	if o.hedgeAfter > 0 && o.n > 1 {
+		t := time.NewTimer(o.hedgeAfter)
+		defer t.Stop()
+		hedge = t.C
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			finish(-1)
+			return zero, nil, ctx.Err()
+		case <-hedge:
+			hedge = nil
+			if next < o.n {
+				o.m.Hedges.WithLabelValues(o.role, o.tenant).Inc()
+				o.log.Info("first answer late; hedging", "role", o.role, "waited", o.hedgeAfter, "backend", o.names(0), "hedge", o.names(next))
+				start()
+			}
+		case a := <-results:
+			pending--
+			if a.err == nil {
+				finish(a.i)
+				if a.i > 0 {
+					o.log.Info("answered by a later backend", "role", o.role, "backend", o.names(a.i))
+				}
+				return a.v, cancels[a.i], nil
+			}
+			if ctx.Err() != nil {
+				finish(-1)
+				return zero, nil, a.err
+			}
+			o.m.BackendErrors.WithLabelValues(o.role, o.names(a.i)).Inc()
+			switch {
+			case next < o.n:
+				o.log.Warn("backend failed; failing over", "role", o.role, "backend", o.names(a.i), "next", o.names(next), "err", a.err)
+				start()
+			case pending == 0:
+				finish(-1)
+				return zero, nil, a.err
+			}
+		}
+	}
 }
