@@ -12,6 +12,9 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
 )
 
 // IdP is a tenant's own identity provider: its JWTs are accepted as call
@@ -68,6 +71,32 @@ func isCurve(c elliptic.Curve) func(crypto.PublicKey) bool {
 func isEd25519(k crypto.PublicKey) bool {
 	_, ok := k.(ed25519.PublicKey)
 	return ok
+}
+
+// verify checks a JWT signed by d: one of its pinned algorithms with one
+// of its keys, its issuer and audience, and an expiry (with idpLeeway), at
+// now. It returns the token's claims.
+func (d *IdP) verify(token string, now func() time.Time) (jwt.MapClaims, error) {
+	claims := jwt.MapClaims{}
+	_, err := jwt.ParseWithClaims(token, claims, func(tok *jwt.Token) (any, error) {
+		keys := d.keysFor(tok.Method.Alg())
+		if len(keys) == 0 {
+			return nil, fmt.Errorf("no key for algorithm %s", tok.Method.Alg())
+		}
+		set := jwt.VerificationKeySet{Keys: make([]jwt.VerificationKey, len(keys))}
+		for i, k := range keys {
+			set.Keys[i] = k
+		}
+		return set, nil
+	},
+		jwt.WithValidMethods(d.Algorithms),
+		jwt.WithAudience(d.Audience),
+		jwt.WithIssuer(d.Issuer),
+		jwt.WithExpirationRequired(),
+		jwt.WithLeeway(idpLeeway),
+		jwt.WithTimeFunc(now),
+	)
+	return claims, err
 }
 
 // keysFor returns the keys that may verify alg.

@@ -277,25 +277,7 @@ func (a *Authority) idpToken(token string, peek jwt.RegisteredClaims, ts []*Tena
 		return Principal{}, nil, refuse("IdP token from %q names no audience a tenant expects", peek.Issuer)
 	}
 	d := t.IdP
-	claims := jwt.MapClaims{}
-	_, err := jwt.ParseWithClaims(token, claims, func(tok *jwt.Token) (any, error) {
-		keys := d.keysFor(tok.Method.Alg())
-		if len(keys) == 0 {
-			return nil, fmt.Errorf("no key for algorithm %s", tok.Method.Alg())
-		}
-		set := jwt.VerificationKeySet{Keys: make([]jwt.VerificationKey, len(keys))}
-		for i, k := range keys {
-			set.Keys[i] = k
-		}
-		return set, nil
-	},
-		jwt.WithValidMethods(d.Algorithms),
-		jwt.WithAudience(d.Audience),
-		jwt.WithIssuer(d.Issuer),
-		jwt.WithExpirationRequired(),
-		jwt.WithLeeway(idpLeeway),
-		jwt.WithTimeFunc(a.now),
-	)
+	claims, err := d.verify(token, a.now)
 	if err != nil {
 		return Principal{}, nil, refuse("IdP token for tenant %q: %v", t.ID, err)
 	}

@@ -9,8 +9,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/golang-jwt/jwt/v5"
 )
 
 // SIP is the SIP trunk ingress: where it listens and which RTP ports its
@@ -379,25 +377,7 @@ func (a *Authority) TrunkAssertion(tenant, trunk string) func(token string) (usP
 		if len(token) > maxTokenBytes {
 			return false, "", refuse("assertion longer than %d bytes", maxTokenBytes)
 		}
-		claims := jwt.MapClaims{}
-		_, err := jwt.ParseWithClaims(token, claims, func(tok *jwt.Token) (any, error) {
-			keys := d.keysFor(tok.Method.Alg())
-			if len(keys) == 0 {
-				return nil, fmt.Errorf("no key for algorithm %s", tok.Method.Alg())
-			}
-			set := jwt.VerificationKeySet{Keys: make([]jwt.VerificationKey, len(keys))}
-			for i, k := range keys {
-				set.Keys[i] = k
-			}
-			return set, nil
-		},
-			jwt.WithValidMethods(d.Algorithms),
-			jwt.WithAudience(d.Audience),
-			jwt.WithIssuer(d.Issuer),
-			jwt.WithExpirationRequired(),
-			jwt.WithLeeway(idpLeeway),
-			jwt.WithTimeFunc(a.now),
-		)
+		claims, err := d.verify(token, a.now)
 		if err != nil {
 			return false, "", refuse("caller assertion on trunk %q: %v", trunk, err)
 		}
