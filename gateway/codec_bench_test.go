@@ -105,18 +105,21 @@ func BenchmarkOutboundOpusFrame(b *testing.B) { benchOutbound(b, "audio/opus") }
 func BenchmarkOutboundPCMUFrame(b *testing.B) { benchOutbound(b, "audio/PCMU") }
 
 // BenchmarkSentenceSplitter measures cutting a streamed reply into sentences,
-// per token.
+// per token, with the first piece allowed to end at a clause (the default
+// pipeline); each reply starts a new splitter, as each turn does.
 func BenchmarkSentenceSplitter(b *testing.B) {
 	reply := "Sure. Your order ships today from our warehouse, and it should arrive within three business days. Anything else I can help with? "
 	toks := tokensOf(reply)
 	b.ReportAllocs()
 	sp := newSentenceSplitter(0)
+	sp.firstClauseWords = 2
 	i := 0
 	for b.Loop() {
 		sp.push(toks[i%len(toks)])
 		i++
 		if i%len(toks) == 0 {
 			sp.flush()
+			sp.emitted = 0
 		}
 	}
 }
