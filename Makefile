@@ -5,7 +5,7 @@ TAGS    ?= nolibopusfile
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 
-.PHONY: all build dev test deps lint bench fuzz vendor docker-build clean
+.PHONY: all build dev test deps lint bench fuzz vendor docker-build clean classifier-model
 
 all: build
 
@@ -45,6 +45,13 @@ fuzz:
 	  echo "== $${t#*:} (./$${t%%:*})"; \
 	  $(GO) test -tags $(TAGS) -run '^$$' -fuzz "^$${t#*:}$$" -fuzztime $(FUZZTIME) ./$${t%%:*}; \
 	done
+
+# Retrain the classifier bundle's model (classifier/packs/model.json and
+# manifest.json) on the labelled training texts; prints the
+# leave-one-file-out figures and the development set's.
+TRAIN_DATA = $(sort $(wildcard classifier/testdata/train/*.jsonl)) classifier/testdata/extra.jsonl
+classifier-model:
+	$(GO) run ./classifier/internal/trainer -bundle classifier/packs -dev classifier/testdata/dev.jsonl $(TRAIN_DATA)
 
 # Air-gapped build: vendor the modules, then build without network.
 vendor:

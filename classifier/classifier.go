@@ -130,8 +130,10 @@ type Span struct {
 
 // Decision is the classifier's verdict on one text.
 type Decision struct {
-	Action     Action   `json:"action"`
-	Controlled bool     `json:"controlled"`
+	Action     Action `json:"action"`
+	Controlled bool   `json:"controlled"`
+	// Score is the model's probability that the text releases technical
+	// data, in [0, 1].
 	Score      float64  `json:"score"`
 	Categories []string `json:"categories"`
 	Rules      []string `json:"rules"`
@@ -142,14 +144,14 @@ type Decision struct {
 	// extraction: the text is blocked and the call should be reviewed.
 	Escalate bool `json:"escalate,omitempty"`
 	// Trace explains the decision, one step per entry.
-	Trace       []string `json:"trace,omitempty"`
-	PackVersion string   `json:"pack_version"`
-	// A, L, Q and D are the terms of the best window's score
-	// R = A × (1 + L + Q) + D.
-	A float64 `json:"a"`
-	L float64 `json:"l"`
-	Q float64 `json:"q"`
-	D float64 `json:"d"`
+	Trace []string `json:"trace,omitempty"`
+	// Explanation is the features that contributed most to the score,
+	// largest first, with the spans that produced them.
+	Explanation  []Contribution `json:"explanation,omitempty"`
+	PackVersion  string         `json:"pack_version"`
+	ModelVersion string         `json:"model_version"`
+	// Logit is the model's raw score; Score is its probability σ(Logit).
+	Logit float64 `json:"logit"`
 }
 
 // SpanHashes returns salted hashes (HMAC-SHA-256, 128 bits, hex) of the

@@ -26,16 +26,17 @@ func TestWorkedExamples(t *testing.T) {
 		text string
 		want Action
 	}{
-		{"Torque the TVC actuator bolts to 45 in-lb.", Block},
+		{"Torque the TVC actuator bolts to 45 in-lb.", Redact},
 		{"Gyro drifts 0.01 deg/hr.", Redact},
 		{"Javelin is fire-and-forget.", Allow},
-		{"The s e e k e r head gimbal boresight error is 0.3 mrad at 25 °C.", Block},   // spaced letters
-		{"The seek3r h3ad gimbal boresight error is 0.3 mrad at 25 °C.", Block},        // leetspeak
-		{"The se\u200bek\u200ber gimbal boresight error is 0.3 mrad at 25 °C.", Block}, // zero-width
-		{"The ѕeeker gimbal boresight error is 0.3 mrad at 25 °C.", Block},             // Cyrillic ѕ
-		{"The \u202eseeker\u202c gimbal boresight error is 0.3 mrad at 25 °C.", Block}, // bidi controls
-		{"the sustainer grain burns at zero point three one inches per second at a thousand psi", Block},
-		{"the seu rate is one e minus ten errors per bit per day on the rad hard fpga", Block},
+		{"The s e e k e r head gimbal boresight error is 0.3 mrad at 25 °C.", Redact},   // spaced letters
+		{"The seek3r h3ad gimbal boresight error is 0.3 mrad at 25 °C.", Redact},        // leetspeak
+		{"The se\u200bek\u200ber gimbal boresight error is 0.3 mrad at 25 °C.", Redact}, // zero-width
+		{"The ѕeeker gimbal boresight error is 0.3 mrad at 25 °C.", Redact},             // Cyrillic ѕ
+		{"The \u202eseeker\u202c gimbal boresight error is 0.3 mrad at 25 °C.", Redact}, // bidi controls
+		{"the sustainer grain burns at zero point three one inches per second at a thousand psi", Redact},
+		{"the seu rate is one e minus ten errors per bit per day on the rad hard fpga", Redact},
+		{"CUI//SP-EXPT. Torque the TVC actuator bolts to 45 in-lb.", Block}, // marked: never redacted
 		{"Please set the thermostat to 21 °C before you leave.", Allow},
 		{"Tighten the bike's stem bolts to 5 N·m.", Allow},
 		{"ITAR CONTROLLED. Attachment B lists the torque values.", Block},
@@ -46,7 +47,7 @@ func TestWorkedExamples(t *testing.T) {
 	for _, c := range cases {
 		d := e.Classify(c.text, PartyUnknown, Outbound)
 		if d.Action != c.want {
-			t.Errorf("%q: %s (R=%.1f A=%.1f L=%.0f Q=%.1f D=%.0f), want %s\n%s", c.text, d.Action, d.Score, d.A, d.L, d.Q, d.D, c.want, strings.Join(d.Trace, "\n"))
+			t.Errorf("%q: %s (p=%.3f), want %s\n%s", c.text, d.Action, d.Score, c.want, strings.Join(d.Trace, "\n"))
 		}
 		if u := e.Classify(c.text, PartyUSPerson, Outbound); u.Action != Allow {
 			t.Errorf("%q: us-person got %s", c.text, u.Action)
@@ -271,9 +272,9 @@ func FuzzClassify(f *testing.F) {
 }
 
 func FuzzParsePack(f *testing.F) {
-	f.Add(defaultPack)
-	f.Add([]byte("version: x\nthresholds: {redact: 1, block: 2, accumulator: 3}\nanchors: {USML-I: {3: [a]}}\n"))
-	f.Add([]byte("version: x\nthresholds: {redact: 1, block: 2, accumulator: 3}\nanchors: {USML-I: {3: [a]}}\nunits: [{unit: N, dim: force, si: 1, weight: 1, names: [n]}]\nccl: [{id: x, categories: [USML-I], dim: force, above: '3 n'}]\n"))
+	f.Add(DefaultPack())
+	f.Add([]byte("version: x\nanchors: {USML-I: {3: [a]}}\n"))
+	f.Add([]byte("version: x\nanchors: {USML-I: {3: [a]}}\nunits: [{unit: N, dim: force, si: 1, weight: 1, names: [n]}]\nccl: [{id: x, categories: [USML-I], dim: force, above: '3 n'}]\n"))
 	f.Add([]byte("version: [\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		e, err := Parse("fuzz.yaml", data)
@@ -289,7 +290,6 @@ func FuzzParsePack(f *testing.F) {
 
 func TestPackErrorsNameFileLineField(t *testing.T) {
 	bad := `version: "1"
-thresholds: {redact: 12, block: 10, accumulator: 15}
 anchors:
   WIDGETS:
     3: [thing]
@@ -306,7 +306,7 @@ ccl:
 		t.Fatalf("err %v, want a *PackError", err)
 	}
 	msg := err.Error()
-	for _, want := range []string{"bad.yaml:2: thresholds", "bad.yaml:4: anchors.WIDGETS", "bad.yaml:7: anchors.USML-I.5", "bad.yaml:9: units[0].si", "bad.yaml:11: ccl[0].dim"} {
+	for _, want := range []string{"bad.yaml:3: anchors.WIDGETS", "bad.yaml:6: anchors.USML-I.5", "bad.yaml:8: units[0].si", "bad.yaml:10: ccl[0].dim"} {
 		if !strings.Contains(msg, want) {
 			t.Errorf("error %q lacks %q", msg, want)
 		}
@@ -337,7 +337,7 @@ func TestLoadAndDefault(t *testing.T) {
 	if !strings.HasPrefix(e.Version(), "custom-") || e.Version() == a.Version() {
 		t.Errorf("version %q", e.Version())
 	}
-	if d := e.Classify("Torque the TVC actuator bolts to 45 in-lb.", PartyUnknown, Inbound); d.Action != Block || d.PackVersion != e.Version() {
+	if d := e.Classify("Torque the TVC actuator bolts to 45 in-lb.", PartyUnknown, Inbound); d.Action == Allow || d.PackVersion != e.Version() {
 		t.Errorf("loaded pack: %s %s", d.Action, d.PackVersion)
 	}
 }

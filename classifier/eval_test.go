@@ -90,7 +90,7 @@ func evaluate(t *testing.T, path string) {
 			}
 		}
 		if (r.Label == "controlled") != flagged {
-			t.Logf("miss %s %s %s %s R=%.1f A=%.1f L=%.0f Q=%.1f D=%.0f | %.100s", r.ID, r.Label, r.Style, d.Action, d.Score, d.A, d.L, d.Q, d.D, r.Text)
+			t.Logf("miss %s %s %s %s p=%.3f | %.100s", r.ID, r.Label, r.Style, d.Action, d.Score, r.Text)
 		}
 		if u := e.Classify(r.Text, PartyUSPerson, Inbound); u.Action != Allow {
 			t.Errorf("%s: us-person got %s", r.ID, u.Action)

@@ -6,28 +6,18 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"os"
 	"regexp"
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 
 	ahocorasick "github.com/BobuSumisu/aho-corasick"
 	"go.yaml.in/yaml/v3"
 )
 
-//go:embed packs/default.yaml
-var defaultPack []byte
-
 // packFile is the YAML rule pack. See packs/default.yaml for the format.
 type packFile struct {
-	Version    string `yaml:"version"`
-	Thresholds struct {
-		Redact      float64 `yaml:"redact"`
-		Block       float64 `yaml:"block"`
-		Accumulator float64 `yaml:"accumulator"`
-	} `yaml:"thresholds"`
+	Version     string                      `yaml:"version"`
 	Anchors     map[string]map[int][]string `yaml:"anchors"`
 	Intent      []string                    `yaml:"intent"`
 	Procedure   []string                    `yaml:"procedure"`
@@ -43,6 +33,20 @@ type packFile struct {
 	// DamperWeights is what one match of a damper kind subtracts
 	// (default 1).
 	DamperWeights map[string]float64 `yaml:"damper_weights"`
+}
+
+// lexiconFile is the lexicon part of a bundle: anchors, thresholds and
+// markings derived from the control lists (see classifier/lexicon), merged
+// with the rule pack's.
+type lexiconFile struct {
+	Version  string                      `yaml:"version"`
+	Anchors  map[string]map[int][]string `yaml:"anchors"`
+	CCL      []cclDef                    `yaml:"ccl"`
+	Markings struct {
+		Strong   []string `yaml:"strong"`
+		Weak     []string `yaml:"weak"`
+		Negative []string `yaml:"negative"`
+	} `yaml:"markings"`
 }
 
 // unitDef is one canonical unit, its SI value and the ways it is written.
@@ -108,10 +112,10 @@ type threshold struct {
 // Engine is a compiled rule pack. It is immutable and safe for concurrent
 // use.
 type Engine struct {
-	version    string
-	redact     float64
-	block      float64
-	accumulate float64
+	version string
+	// model is the learned scorer; nil only for an engine loaded for
+	// training.
+	model *Model
 	// patterns are the distinct normalised terms in the automaton; each
 	// names the phrases (kind, category, weight) it stands for.
 	patterns    [][]int
@@ -122,31 +126,6 @@ type Engine struct {
 	thresholds  []threshold
 	procedure   map[string]bool // single-word procedure verbs, for imperatives
 	identifiers []*regexp.Regexp
-}
-
-var (
-	defaultOnce   sync.Once
-	defaultEngine *Engine
-	defaultErr    error
-)
-
-// Default returns the engine for the rule pack embedded in the binary. It
-// is compiled once; every call returns the same engine.
-func Default() (*Engine, error) {
-	defaultOnce.Do(func() { defaultEngine, defaultErr = Parse("default.yaml", defaultPack) })
-	return defaultEngine, defaultErr
-}
-
-// DefaultPack returns the YAML source of the embedded rule pack.
-func DefaultPack() []byte { return slices.Clone(defaultPack) }
-
-// Load reads and compiles a rule pack file.
-func Load(path string) (*Engine, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrPack, err)
-	}
-	return Parse(path, b)
 }
 
 var romanCats = map[string]bool{}
@@ -163,10 +142,9 @@ var eccnRe = regexp.MustCompile(`^EAR-[0-9][A-E][0-9]{3}$`)
 // ECCN ("EAR-5A002").
 func validCategory(c string) bool { return romanCats[c] || eccnRe.MatchString(c) }
 
-// Parse compiles a rule pack; name is used in error messages. A pack that
-// fails validation returns an error wrapping ErrPack that lists one
-// *PackError per problem, each naming the file, line and field.
-func Parse(name string, data []byte) (*Engine, error) {
+// compilePack compiles a rule pack and, when lexData is not empty, the
+// lexicon merged into it.
+func compilePack(name string, data []byte, lexName string, lexData []byte) (*Engine, error) {
 	var root yaml.Node
 	if err := yaml.Unmarshal(data, &root); err != nil {
 		return nil, fmt.Errorf("%w: %s: %w", ErrPack, name, err)
@@ -178,10 +156,28 @@ func Parse(name string, data []byte) (*Engine, error) {
 		return nil, fmt.Errorf("%w: %s: %w", ErrPack, name, err)
 	}
 	c := compiler{name: name, root: &root, e: &Engine{
-		version: strings.TrimSpace(pf.Version), redact: pf.Thresholds.Redact, block: pf.Thresholds.Block,
-		accumulate: pf.Thresholds.Accumulator, units: map[string]unit{}, procedure: map[string]bool{},
-	}, seen: map[string]int{}}
+		version: strings.TrimSpace(pf.Version), units: map[string]unit{}, procedure: map[string]bool{},
+	}, seen: map[string]int{}, dims: map[string]bool{}}
 	c.compile(&pf)
+	if len(lexData) > 0 && len(c.errs) == 0 {
+		var lroot yaml.Node
+		if err := yaml.Unmarshal(lexData, &lroot); err != nil {
+			return nil, fmt.Errorf("%w: %s: %w", ErrPack, lexName, err)
+		}
+		var lf lexiconFile
+		dec := yaml.NewDecoder(bytes.NewReader(lexData))
+		dec.KnownFields(true)
+		if err := dec.Decode(&lf); err != nil {
+			return nil, fmt.Errorf("%w: %s: %w", ErrPack, lexName, err)
+		}
+		c.name, c.root = lexName, &lroot
+		if strings.TrimSpace(lf.Version) == "" {
+			c.bad("version", "required", "version")
+		}
+		c.compileAnchors(lf.Anchors)
+		c.compileMarkings(lf.Markings.Strong, lf.Markings.Weak, lf.Markings.Negative)
+		c.compileCCL(lf.CCL)
+	}
 	if len(c.errs) > 0 {
 		return nil, fmt.Errorf("%w: %w", ErrPack, errors.Join(c.errs...))
 	}
@@ -200,6 +196,7 @@ type compiler struct {
 	errs  []error
 	seen  map[string]int // normalised term → pattern index
 	terms []string
+	dims  map[string]bool
 }
 
 func (c *compiler) bad(field, msg string, path ...string) {
@@ -211,33 +208,44 @@ func (c *compiler) compile(pf *packFile) {
 	if e.version == "" {
 		c.bad("version", "required", "version")
 	}
-	t := pf.Thresholds
-	switch {
-	case t.Redact <= 0 || t.Block <= 0 || math.IsNaN(t.Redact) || math.IsNaN(t.Block):
-		c.bad("thresholds", "redact and block must be > 0", "thresholds")
-	case t.Redact > t.Block:
-		c.bad("thresholds", fmt.Sprintf("redact (%g) must not exceed block (%g)", t.Redact, t.Block), "thresholds", "redact")
-	}
-	if !(t.Accumulator > 0) {
-		c.bad("thresholds.accumulator", "must be > 0", "thresholds", "accumulator")
-	}
 	if len(pf.Anchors) == 0 {
 		c.bad("anchors", "at least one category is required", "anchors")
 	}
-	for _, cat := range sortedKeys(pf.Anchors) {
+	c.compileAnchors(pf.Anchors)
+	c.compileRest(pf)
+}
+
+func (c *compiler) compileAnchors(anchors map[string]map[int][]string) {
+	for _, cat := range sortedKeys(anchors) {
 		if !validCategory(cat) {
 			c.bad("anchors."+cat, "category must be USML-I … USML-XXI or EAR-<ECCN> such as EAR-5A002", "anchors", cat)
 		}
-		for _, w := range sortedKeys(pf.Anchors[cat]) {
+		for _, w := range sortedKeys(anchors[cat]) {
 			field := fmt.Sprintf("anchors.%s.%d", cat, w)
 			if w < 1 || w > 3 {
 				c.bad(field, "weight must be 1, 2 or 3", "anchors", cat, strconv.Itoa(w))
 			}
-			for i, term := range pf.Anchors[cat][w] {
+			for i, term := range anchors[cat][w] {
 				c.add(phrase{kind: KindAnchor, category: cat, weight: float64(w)}, term, fmt.Sprintf("%s[%d]", field, i), "anchors", cat, strconv.Itoa(w), strconv.Itoa(i))
 			}
 		}
 	}
+}
+
+func (c *compiler) compileMarkings(strong, weak, negative []string) {
+	for i, s := range strong {
+		c.add(phrase{kind: KindMarking, category: "marking", weight: 1}, s, fmt.Sprintf("markings.strong[%d]", i), "markings", "strong", strconv.Itoa(i))
+	}
+	for i, s := range weak {
+		c.add(phrase{kind: KindWeak, weight: 1}, s, fmt.Sprintf("markings.weak[%d]", i), "markings", "weak", strconv.Itoa(i))
+	}
+	for i, s := range negative {
+		c.add(phrase{kind: KindNegative, weight: 1}, s, fmt.Sprintf("markings.negative[%d]", i), "markings", "negative", strconv.Itoa(i))
+	}
+}
+
+func (c *compiler) compileRest(pf *packFile) {
+	e := c.e
 	for i, s := range pf.Intent {
 		c.add(phrase{kind: KindIntent, weight: 1}, s, fmt.Sprintf("intent[%d]", i), "intent", strconv.Itoa(i))
 	}
@@ -246,15 +254,7 @@ func (c *compiler) compile(pf *packFile) {
 			e.procedure[n] = true
 		}
 	}
-	for i, s := range pf.Markings.Strong {
-		c.add(phrase{kind: KindMarking, category: "marking", weight: 1}, s, fmt.Sprintf("markings.strong[%d]", i), "markings", "strong", strconv.Itoa(i))
-	}
-	for i, s := range pf.Markings.Weak {
-		c.add(phrase{kind: KindWeak, weight: 1}, s, fmt.Sprintf("markings.weak[%d]", i), "markings", "weak", strconv.Itoa(i))
-	}
-	for i, s := range pf.Markings.Negative {
-		c.add(phrase{kind: KindNegative, weight: 1}, s, fmt.Sprintf("markings.negative[%d]", i), "markings", "negative", strconv.Itoa(i))
-	}
+	c.compileMarkings(pf.Markings.Strong, pf.Markings.Weak, pf.Markings.Negative)
 	for _, kind := range sortedKeys(pf.DamperWeights) {
 		if _, ok := pf.Dampers[kind]; !ok {
 			c.bad("damper_weights."+kind, "no damper list of this kind", "damper_weights", kind)
@@ -272,7 +272,6 @@ func (c *compiler) compile(pf *packFile) {
 			c.add(phrase{kind: KindDamper, category: kind, weight: dw}, s, fmt.Sprintf("dampers.%s[%d]", kind, i), "dampers", kind, strconv.Itoa(i))
 		}
 	}
-	dims := map[string]bool{}
 	for i, u := range pf.Units {
 		field := fmt.Sprintf("units[%d]", i)
 		path := []string{"units", strconv.Itoa(i)}
@@ -288,7 +287,7 @@ func (c *compiler) compile(pf *packFile) {
 		case len(u.Names) == 0:
 			c.bad(field+".names", "at least one name is required", path...)
 		}
-		dims[u.Dim] = true
+		c.dims[u.Dim] = true
 		for k, nm := range u.Names {
 			n := Normalize(nm)
 			if n == "" || strings.ContainsAny(n, "0123456789") && !strings.ContainsAny(n, "abcdefghijklmnopqrstuvwxyz°%µ") {
@@ -304,7 +303,20 @@ func (c *compiler) compile(pf *packFile) {
 			e.maxUnitLen = max(e.maxUnitLen, words)
 		}
 	}
-	for i, d := range pf.CCL {
+	c.compileCCL(pf.CCL)
+	for i, p := range pf.Identifiers {
+		re, err := regexp.Compile(p)
+		if err != nil {
+			c.bad(fmt.Sprintf("identifiers[%d]", i), err.Error(), "identifiers", strconv.Itoa(i))
+			continue
+		}
+		e.identifiers = append(e.identifiers, re)
+	}
+}
+
+func (c *compiler) compileCCL(defs []cclDef) {
+	e := c.e
+	for i, d := range defs {
 		field := fmt.Sprintf("ccl[%d]", i)
 		path := []string{"ccl", strconv.Itoa(i)}
 		if d.ID == "" {
@@ -318,7 +330,7 @@ func (c *compiler) compile(pf *packFile) {
 				c.bad(field+".categories", fmt.Sprintf("%q is not a USML category or ECCN", cat), append(path, "categories")...)
 			}
 		}
-		if !dims[d.Dim] {
+		if !c.dims[d.Dim] {
 			c.bad(field+".dim", fmt.Sprintf("no unit has dimension %q", d.Dim), append(path, "dim")...)
 			continue
 		}
@@ -336,14 +348,6 @@ func (c *compiler) compile(pf *packFile) {
 			continue
 		}
 		e.thresholds = append(e.thresholds, threshold{id: "ccl." + strings.ToLower(d.ID), categories: d.Categories, dim: d.Dim, value: v, above: above, display: q})
-	}
-	for i, p := range pf.Identifiers {
-		re, err := regexp.Compile(p)
-		if err != nil {
-			c.bad(fmt.Sprintf("identifiers[%d]", i), err.Error(), "identifiers", strconv.Itoa(i))
-			continue
-		}
-		e.identifiers = append(e.identifiers, re)
 	}
 }
 

@@ -2,9 +2,7 @@ package classifier
 
 import (
 	"fmt"
-	"math"
 	"slices"
-	"strconv"
 	"strings"
 )
 
@@ -48,11 +46,10 @@ type analysis struct {
 	markings    []string
 	weak        []string
 	money       int
-}
-
-// Classify decides one text on its own (no session state).
-func (e *Engine) Classify(text string, party Party, dir Direction) Decision {
-	return e.decide(text, e.analyze(text), party, dir, nil)
+	code        int // lines that read as code or key=value settings
+	asks        int // question words and phrases anywhere in the text
+	pins        []Span
+	crossed     []string // CCL thresholds crossed near an anchor of their category
 }
 
 func (e *Engine) analyze(text string) *analysis {
@@ -144,6 +141,15 @@ func (e *Engine) analyze(text string) *analysis {
 		}
 	}
 	a.question = isQuestion(toks, text)
+	a.code = codeLines(text)
+	for i, t := range toks {
+		if askWords[t.text] || i+1 < len(toks) && askPairs[t.text+" "+toks[i+1].text] {
+			a.asks++
+		}
+		if pinRef(toks, i) {
+			a.pins = append(a.pins, Span{Start: t.start, End: toks[min(i+1, len(toks)-1)].end, Rule: "identifier:pin", Kind: KindID})
+		}
+	}
 	return a
 }
 
@@ -439,114 +445,6 @@ func windows(toks []token) [][2]int {
 	return out
 }
 
-// decide turns an analysis into a decision for party.
-func (e *Engine) decide(text string, a *analysis, party Party, dir Direction, carry map[string]float64) Decision {
-	d := Decision{PackVersion: e.version, Categories: []string{}, Rules: []string{}}
-	var trace []string
-	// D: the text's framing.
-	dm := 0.0
-	var dk []string
-	for _, p := range a.dampers {
-		dm -= p.weight
-		dk = append(dk, p.rule)
-	}
-	if a.money > 0 {
-		dm--
-		dk = append(dk, "damper.business:money")
-	}
-	if a.question {
-		dm--
-		dk = append(dk, "damper.question")
-	}
-	if a.negative {
-		dm -= 2
-		dk = append(dk, "damper.public-release-marking")
-	}
-	dm = max(-3, dm)
-	if len(dk) > 0 {
-		trace = append(trace, fmt.Sprintf("dampers D=%.0f: %s", dm, strings.Join(dk, ", ")))
-	}
-	var best window
-	var hot []window // windows at or above the redact threshold
-	allCats := map[string]bool{}
-	for _, wr := range windows(a.toks) {
-		w := e.scoreWindow(a, wr[0], wr[1], carry, dm, &trace)
-		for _, c := range w.cats {
-			allCats[c] = true
-		}
-		if w.r > best.r || best.end == 0 {
-			best = w
-		}
-		if w.r >= e.redact {
-			hot = append(hot, w)
-		}
-	}
-	d.A, d.L, d.Q, d.D = best.a, best.l, best.q, dm
-	d.Score = math.Round(best.r*100) / 100
-	marked := len(a.markings) > 0 && !(a.question && best.r < e.redact && !shouted(text))
-	d.Markings = append(slices.Clone(a.markings), a.weak...)
-	d.Controlled = marked || best.r >= e.redact
-	cats := map[string]bool{}
-	rules := map[string]bool{}
-	if len(hot) > 0 {
-		for _, w := range hot {
-			for _, c := range w.cats {
-				cats[c] = true
-			}
-			for _, r := range w.rules {
-				rules[r] = true
-			}
-		}
-	} else {
-		cats = allCats
-		for _, r := range best.rules {
-			rules[r] = true
-		}
-	}
-	for _, h := range a.hits {
-		if h.p.kind == KindMarking || h.p.kind == KindWeak {
-			rules[h.p.rule] = true
-		}
-	}
-	if marked {
-		cats["marking"] = true
-		trace = append(trace, "strong export-control marking: "+strings.Join(a.markings, ", "))
-	}
-	d.Categories = sortedKeys(cats)
-	d.Rules = sortedKeys(rules)
-	// Spans: every match, in text order.
-	for _, h := range a.hits {
-		d.Spans = append(d.Spans, h.span)
-	}
-	for _, q := range a.quantities {
-		d.Spans = append(d.Spans, q.span)
-	}
-	d.Spans = append(d.Spans, a.idSpans...)
-	d.Spans = append(d.Spans, a.dampSpans...)
-	slices.SortFunc(d.Spans, func(x, y Span) int {
-		if x.Start != y.Start {
-			return x.Start - y.Start
-		}
-		return x.End - y.End
-	})
-	d.Action = Allow
-	switch {
-	case party == PartyUSPerson:
-		if d.Controlled {
-			trace = append(trace, "verified U.S. person: allowed, logged")
-		}
-	case marked || best.r >= e.block:
-		d.Action = Block
-	case best.r >= e.redact:
-		d.Action = Redact
-		d.Redacted = redact(text, a, hot)
-	}
-	trace = append(trace, fmt.Sprintf("R=%.2f (redact ≥ %s, block ≥ %s); party %s, direction %s → %s",
-		best.r, strconv.FormatFloat(e.redact, 'f', -1, 64), strconv.FormatFloat(e.block, 'f', -1, 64), party, dir, d.Action))
-	d.Trace = trace
-	return d
-}
-
 // shouted reports a marking written as a marking (mostly upper case)
 // rather than asked about.
 func shouted(text string) bool {
@@ -561,4 +459,69 @@ func shouted(text string) bool {
 		}
 	}
 	return letters > 0 && up*4 > letters
+}
+
+// codeLines counts the lines of text that read as source code or as
+// configuration: an assignment "name = value" or "name: value" with a
+// number, a preprocessor or comment line, a statement ending in ";" or a
+// brace, a hex literal.
+func codeLines(text string) int {
+	n := 0
+	for line := range strings.SplitSeq(text, "\n") {
+		l := strings.TrimSpace(line)
+		if len(l) < 3 {
+			continue
+		}
+		switch {
+		case strings.HasPrefix(l, "#define") || strings.HasPrefix(l, "//") || strings.HasPrefix(l, "0x"):
+			n++
+		case strings.HasSuffix(l, ";") || strings.HasSuffix(l, "{") || strings.HasSuffix(l, "}"):
+			n++
+		case strings.Contains(l, "0x"):
+			n++
+		default:
+			if k := strings.IndexAny(l, "="); k > 0 && k < len(l)-1 && !strings.ContainsRune(l[:k], ' ') && strings.ContainsAny(l[k+1:], "0123456789") {
+				n++
+			}
+		}
+	}
+	return n
+}
+
+// askWords and askPairs are question words and phrases that mark a text
+// as asking, wherever they stand ("hi, whats the gyro bias").
+var (
+	askWords = map[string]bool{"whats": true, "what's": true, "hows": true, "how's": true, "which": true, "whether": true, "wondering": true}
+	askPairs = map[string]bool{"what is": true, "what are": true, "what does": true, "what do": true, "how many": true, "how much": true,
+		"how do": true, "how does": true, "how far": true, "how big": true, "how often": true, "how long": true, "is it": true,
+		"can you": true, "could you": true, "do you": true, "does it": true, "is there": true, "are there": true, "tell me": true}
+)
+
+// pinRef reports a pin or connector reference at toks[i]: "pin 7", "pins
+// c", "j2", "p1-4", "tb3".
+func pinRef(toks []token, i int) bool {
+	s := toks[i].text
+	switch s {
+	case "pin", "pins", "terminal", "contact", "contacts", "socket":
+		if i+1 < len(toks) && toks[i+1].sentence == toks[i].sentence {
+			n := toks[i+1].text
+			return toks[i+1].isNum || len(n) == 1 && n[0] >= 'a' && n[0] <= 'z'
+		}
+		return false
+	}
+	if len(s) < 2 || len(s) > 8 {
+		return false
+	}
+	k := 0
+	for k < len(s) && s[k] >= 'a' && s[k] <= 'z' {
+		k++
+	}
+	if k == 0 || k > 2 || k == len(s) || s[k] < '0' || s[k] > '9' {
+		return false
+	}
+	switch s[:k] {
+	case "j", "p", "tb", "jp", "xp", "xj":
+		return true
+	}
+	return false
 }

@@ -32,7 +32,7 @@ func TestClassifyCommand(t *testing.T) {
 	if code != 0 || len(lines) != 3 {
 		t.Fatalf("code %d, %d lines: %s", code, len(lines), stderr)
 	}
-	if lines[0]["id"] != "1" || lines[0]["action"] != "block" || lines[0]["controlled"] != true {
+	if lines[0]["id"] != "1" || lines[0]["action"] == "allow" || lines[0]["controlled"] != true {
 		t.Errorf("line 1: %v", lines[0])
 	}
 	if lines[1]["id"] != "x1" || lines[1]["action"] != "allow" || lines[1]["controlled"] != false {
@@ -41,7 +41,7 @@ func TestClassifyCommand(t *testing.T) {
 	if lines[2]["id"] != 7.0 || lines[2]["action"] != "redact" || lines[2]["party"] != "foreign" || !strings.Contains(lines[2]["redacted"].(string), "[redacted]") {
 		t.Errorf("line 4: %v", lines[2])
 	}
-	for _, k := range []string{"id", "action", "controlled", "score", "categories", "rules", "spans", "markings", "pack_version"} {
+	for _, k := range []string{"id", "action", "controlled", "score", "categories", "rules", "spans", "markings", "pack_version", "model_version", "explanation"} {
 		if _, ok := lines[0][k]; !ok {
 			t.Errorf("decision lacks %q", k)
 		}
@@ -56,16 +56,28 @@ func TestClassifyCommand(t *testing.T) {
 }
 
 func TestClassifyExplainAndSession(t *testing.T) {
-	in := "what thrust does the rocket motor make\nIt makes about forty five kilonewtons.\n"
-	code, lines, stderr := classify(t, in, "--explain", "--session", "--direction", "outbound")
-	if code != 0 || len(lines) != 2 {
+	in := `{"conv":"a","role":"caller","text":"what thrust does the rocket motor make","label":"benign","style":"asr"}
+{"conv":"a","role":"agent","text":"It makes about forty five kilonewtons.","label":"controlled","style":"llm"}
+{"conv":"b","role":"agent","text":"It makes about forty five kilonewtons.","label":"benign","style":"llm"}
+`
+	code, lines, stderr := classify(t, in, "--explain", "--session", "--report")
+	if code != 0 || len(lines) != 3 {
 		t.Fatalf("code %d, %d lines", code, len(lines))
 	}
-	if _, ok := lines[1]["trace"].([]any); !ok || !strings.Contains(stderr, "2: ") || !strings.Contains(stderr, "R=") {
+	if _, ok := lines[1]["trace"].([]any); !ok || !strings.Contains(stderr, "2: ") || !strings.Contains(stderr, "p=") {
 		t.Errorf("no trace: %v\n%s", lines[1], stderr)
+	}
+	if lines[0]["direction"] != "inbound" || lines[1]["direction"] != "outbound" {
+		t.Errorf("roles did not set the direction: %v %v", lines[0]["direction"], lines[1]["direction"])
 	}
 	if lines[1]["action"] == "allow" {
 		t.Errorf("the caller's topic did not carry: %v", lines[1])
+	}
+	if lines[2]["action"] != "allow" {
+		t.Errorf("a new conv kept the last call's topic: %v", lines[2])
+	}
+	if !strings.Contains(stderr, "all            recall 1.000  FPR 0.000  (TP 1 FN 0 FP 0 TN 2)") || !strings.Contains(stderr, "style llm") {
+		t.Errorf("report: %s", stderr)
 	}
 	if _, l, _ := classify(t, in); l[1]["action"] != "allow" {
 		t.Errorf("without --session: %v", l[1])
@@ -96,11 +108,11 @@ func TestClassifyBadLinesContinue(t *testing.T) {
 
 func TestClassifyPolicyFile(t *testing.T) {
 	p := filepath.Join(t.TempDir(), "bad.yaml")
-	if err := os.WriteFile(p, []byte("version: \"1\"\nthresholds: {redact: 12, block: 10, accumulator: 15}\nanchors: {USML-I: {3: [rifle]}}\n"), 0o600); err != nil {
+	if err := os.WriteFile(p, []byte("version: \"1\"\nanchors: {USML-I: {3: [rifle]}, WIDGETS: {3: [thing]}}\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	code, _, stderr := classify(t, "x\n", "--policy", p)
-	if code != 2 || !strings.Contains(stderr, p+":2: thresholds") {
+	if code != 2 || !strings.Contains(stderr, p+":2: anchors.WIDGETS") {
 		t.Errorf("code %d, stderr %q", code, stderr)
 	}
 }

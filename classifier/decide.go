@@ -1,0 +1,157 @@
+package classifier
+
+import (
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+)
+
+// explainTop is how many contributions a decision reports.
+const explainTop = 8
+
+// Classify decides one text on its own (no session state).
+func (e *Engine) Classify(text string, party Party, dir Direction) Decision {
+	return e.decide(text, e.analyze(text), party, dir, nil)
+}
+
+// decide scores an analysis with the model and turns it into a decision
+// for party.
+func (e *Engine) decide(text string, a *analysis, party Party, dir Direction, ctx *context) Decision {
+	fs := e.features(a, ctx)
+	z := e.model.score(fs)
+	p := sigmoid(z)
+	d := Decision{PackVersion: e.version, ModelVersion: e.model.version, Categories: []string{}, Rules: []string{},
+		Score: math.Round(p*1e4) / 1e4, Logit: math.Round(z*1e3) / 1e3}
+	d.Controlled = p >= e.model.redact
+	d.Markings = append(slices.Clone(a.markings), a.weak...)
+	d.Explanation = e.model.explain(fs, explainTop)
+	// Categories: those named by dual-use or defense-specific anchors, or
+	// by generic ones when nothing stronger is there; the carried topic
+	// when it made a controlled decision; "marking" for a strong marking.
+	cats := map[string]bool{}
+	strong := false
+	for _, h := range a.hits {
+		if h.p.kind == KindAnchor && h.p.weight >= 2 {
+			cats[h.p.category] = true
+			strong = true
+		}
+	}
+	if !strong {
+		for _, h := range a.hits {
+			if h.p.kind == KindAnchor {
+				cats[h.p.category] = true
+			}
+		}
+	}
+	if d.Controlled && ctx != nil && len(cats) == 0 {
+		for c := range ctx.carry {
+			cats[c] = true
+		}
+	}
+	if len(a.markings) > 0 {
+		cats["marking"] = true
+	}
+	d.Categories = sortedKeys(cats)
+	// Rules: the named features that pushed towards controlled, in order
+	// of weight; n-grams by hash only. Markings always.
+	rules := []string{}
+	for _, c := range d.Explanation {
+		if c.Logit > 0 {
+			rules = append(rules, c.Feature)
+		}
+	}
+	for _, h := range a.hits {
+		if (h.p.kind == KindMarking || h.p.kind == KindWeak) && !slices.Contains(rules, h.p.rule) {
+			rules = append(rules, h.p.rule)
+		}
+	}
+	for _, id := range a.crossed {
+		if !slices.Contains(rules, id) {
+			rules = append(rules, id)
+		}
+	}
+	d.Rules = rules
+	// Spans: every lexicon match, quantity, identifier and damper, in
+	// text order.
+	for _, h := range a.hits {
+		d.Spans = append(d.Spans, h.span)
+	}
+	for _, q := range a.quantities {
+		d.Spans = append(d.Spans, q.span)
+	}
+	d.Spans = append(d.Spans, a.idSpans...)
+	d.Spans = append(d.Spans, a.pins...)
+	d.Spans = append(d.Spans, a.dampSpans...)
+	slices.SortFunc(d.Spans, func(x, y Span) int {
+		if x.Start != y.Start {
+			return x.Start - y.Start
+		}
+		return x.End - y.End
+	})
+	d.Spans = slices.Compact(d.Spans)
+	d.Action = Allow
+	var trace []string
+	trace = append(trace, fmt.Sprintf("p=%.3f (logit %+.2f; controlled at p ≥ %g)", p, z, e.model.redact))
+	for _, c := range d.Explanation {
+		trace = append(trace, fmt.Sprintf("%+.2f %s%s", c.Logit, contributionName(c), spanText(text, c.Spans)))
+	}
+	switch {
+	case party == PartyUSPerson:
+		if d.Controlled {
+			trace = append(trace, "verified U.S. person: allowed, logged")
+		}
+	case !d.Controlled:
+	case len(a.markings) > 0:
+		d.Action = Block
+		trace = append(trace, "controlled text under an export-control marking: blocked")
+	default:
+		// Redact the numbers, quantities, identifiers and pin references;
+		// if what is left still reads as controlled, block.
+		red, n := redact(text, a)
+		if n == 0 {
+			d.Action = Block
+			trace = append(trace, "nothing to redact: blocked")
+			break
+		}
+		ra := e.analyze(red)
+		if rp := sigmoid(e.model.score(e.features(ra, ctx))); rp >= e.model.redact {
+			d.Action = Block
+			trace = append(trace, fmt.Sprintf("redacted text still controlled (p=%.3f): blocked", rp))
+			break
+		}
+		d.Action = Redact
+		d.Redacted = red
+	}
+	trace = append(trace, fmt.Sprintf("party %s, direction %s → %s", party, dir, d.Action))
+	d.Trace = trace
+	return d
+}
+
+func contributionName(c Contribution) string {
+	if c.Text != "" {
+		return fmt.Sprintf("%s %q", c.Feature, c.Text)
+	}
+	if c.Value != 1 {
+		return fmt.Sprintf("%s ×%.2f", c.Feature, c.Value)
+	}
+	return c.Feature
+}
+
+// spanText quotes the first few spans of text, for a local trace only.
+func spanText(text string, spans []Span) string {
+	var parts []string
+	for _, s := range spans {
+		if s.Start < 0 || s.End > len(text) || s.Start >= s.End || len(parts) == 3 {
+			continue
+		}
+		q := fmt.Sprintf("%q", text[s.Start:s.End])
+		if !slices.Contains(parts, q) {
+			parts = append(parts, q)
+		}
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return " [" + strings.Join(parts, " ") + "]"
+}

@@ -1,0 +1,374 @@
+package classifier
+
+import (
+	"math"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// A feature is one input of the learned scorer: either a named,
+// interpretable feature ("anchor.t3", "qty.dim:force", "mark.strong") whose
+// weight the model keys by name, or a hashed word n-gram of the
+// normalised text whose weight sits in the model's hashed table. Every
+// feature keeps the spans of the text that produced it, for the
+// explanation.
+type feature struct {
+	name  string // named feature; "" for a hashed one
+	hash  uint32 // bucket of a hashed feature
+	gram  string // the n-gram of a hashed feature, for the trace only
+	val   float64
+	spans []Span
+}
+
+// context is what a session adds to one text: the categories the call
+// has been about (carried anchor weight, decaying) and whether the text is
+// the caller's or the model's.
+type context struct {
+	carry map[string]float64
+}
+
+// featureSet collects the features of one text. Named features are
+// merged by name (the value is the largest, spans accumulate).
+type featureSet struct {
+	feats []feature
+	index map[string]int
+}
+
+func newFeatureSet() *featureSet {
+	return &featureSet{feats: make([]feature, 0, 96), index: make(map[string]int, 48)}
+}
+
+func (fs *featureSet) set(name string, val float64, spans ...Span) {
+	if val == 0 {
+		return
+	}
+	if i, ok := fs.index[name]; ok {
+		f := &fs.feats[i]
+		f.val = max(f.val, val)
+		f.spans = append(f.spans, spans...)
+		return
+	}
+	fs.index[name] = len(fs.feats)
+	fs.feats = append(fs.feats, feature{name: name, val: val, spans: spans})
+}
+
+// hashed adds a hashed n-gram feature (value 1, merged by bucket).
+func (fs *featureSet) hashed(h uint32, gram string, span Span) {
+	fs.feats = append(fs.feats, feature{hash: h, gram: gram, val: 1, spans: []Span{span}})
+}
+
+// log1p scales a count so the tenth hit adds less than the first.
+func log1p(n int) float64 { return math.Log1p(float64(n)) }
+
+// technicalWindow is the best-scoring window of the rule score, kept as
+// features: its anchor strength, lifecycle language and specificity, and
+// their products (anchors with numbers, anchors with procedure), which a
+// linear model cannot form on its own.
+func (e *Engine) features(a *analysis, ctx *context) *featureSet {
+	fs := newFeatureSet()
+	fs.set("bias", 1)
+	if len(a.toks) == 0 {
+		return fs
+	}
+	// Lexicon hits by tier and category.
+	tierTerms := [4]map[string]bool{}
+	var tierSpans [4][]Span
+	cats := map[string]float64{}
+	intent, procedure := 0, 0
+	var intentSpans, procSpans []Span
+	imperative := false
+	for _, h := range a.hits {
+		switch h.p.kind {
+		case KindAnchor:
+			t := int(h.p.weight)
+			if tierTerms[t] == nil {
+				tierTerms[t] = map[string]bool{}
+			}
+			tierTerms[t][h.p.text] = true
+			tierSpans[t] = append(tierSpans[t], h.span)
+			if h.p.weight >= 2 {
+				cats[h.p.category] = max(cats[h.p.category], h.p.weight)
+			}
+		case KindIntent:
+			intent++
+			intentSpans = append(intentSpans, h.span)
+		case KindProcedure:
+			procedure++
+			procSpans = append(procSpans, h.span)
+			if a.sentStart[h.first] || h.first > 0 && a.sentStart[h.first-1] && politeWord(a.toks[h.first-1].text) {
+				imperative = true
+			}
+		case KindMarking:
+			fs.set("mark.strong", 1, h.span)
+		case KindWeak:
+			fs.set("mark.weak", 1, h.span)
+		}
+	}
+	// The call's carried topic counts as anchors of its categories at
+	// the carried weight: "ten microns" after the caller named the
+	// microchannel plate reads like "the microchannel plate is ten
+	// microns".
+	if ctx != nil {
+		for _, c := range sortedKeys(ctx.carry) {
+			w := ctx.carry[c]
+			t := min(3, int(math.Round(w)))
+			if t < 1 {
+				continue
+			}
+			if tierTerms[t] == nil {
+				tierTerms[t] = map[string]bool{}
+			}
+			tierTerms[t]["carried:"+c] = true
+			if _, own := cats[c]; !own && w >= 2 {
+				cats[c] = w
+			}
+		}
+	}
+	for t := 1; t <= 3; t++ {
+		if n := len(tierTerms[t]); n > 0 {
+			fs.set("anchor.t"+strconv.Itoa(t), log1p(n), tierSpans[t]...)
+		}
+	}
+	for _, c := range sortedKeys(cats) {
+		fs.set("anchor.cat:"+c, 1)
+	}
+	if len(cats) > 1 {
+		fs.set("anchor.multicat", 1)
+	}
+	fs.set("intent", log1p(intent), intentSpans...)
+	fs.set("procedure", log1p(procedure), procSpans...)
+	if imperative {
+		fs.set("imperative", 1, procSpans...)
+	}
+	// Quantities, thresholds, tolerances.
+	var qspans []Span
+	qw := 0.0
+	dims := map[string]bool{}
+	for _, q := range a.quantities {
+		qspans = append(qspans, q.span)
+		qw += q.unit.weight
+		dims[q.unit.dim] = true
+		if q.tolerance || q.rng {
+			fs.set("tolerance", 1, q.span)
+		}
+		for _, th := range e.thresholds {
+			if th.dim != q.unit.dim {
+				continue
+			}
+			if th.above && q.si > th.value || !th.above && q.si < th.value && q.si > 0 {
+				near := slices.ContainsFunc(th.categories, func(c string) bool { _, ok := cats[c]; return ok })
+				if near {
+					fs.set("threshold.near-anchor", 1, q.span)
+					if !slices.Contains(a.crossed, th.id) {
+						a.crossed = append(a.crossed, th.id)
+					}
+				}
+			}
+		}
+	}
+	if n := len(a.quantities); n > 0 {
+		fs.set("qty", log1p(n), qspans...)
+		fs.set("qty.weight", min(3, qw)/3)
+		if n >= 3 {
+			fs.set("qty.many", 1)
+		}
+		for _, d := range sortedKeys(dims) {
+			fs.set("qty.dim:"+d, 1)
+		}
+		if len(dims) >= 2 {
+			fs.set("qty.multidim", 1)
+		}
+	}
+	for _, t := range a.tolerances {
+		fs.set("tolerance", 1, Span{Start: a.toks[t].start, End: a.toks[t].end, Kind: KindQuantity, Rule: "tolerance"})
+	}
+	// Numbers without a unit, precision, scientific notation.
+	bare, precise := 0, 0
+	inQty := map[int]bool{}
+	for _, q := range a.quantities {
+		for k := q.tok; k < q.next; k++ {
+			inQty[k] = true
+		}
+	}
+	for i, t := range a.toks {
+		if !t.isNum || inQty[i] {
+			continue
+		}
+		bare++
+		if strings.ContainsAny(t.text, ".e") && len(t.text) >= 3 {
+			precise++
+		}
+	}
+	fs.set("number.bare", log1p(bare))
+	fs.set("number.precise", log1p(precise))
+	// Identifiers.
+	if n := len(a.identifiers); n > 0 {
+		fs.set("ident", log1p(n), a.idSpans...)
+		for k, ti := range a.identifiers {
+			s := a.toks[ti].text
+			switch {
+			case eccnShape(strings.SplitN(s, ".", 2)[0]):
+				fs.set("ident.eccn", 1, a.idSpans[k])
+			case s == "rev":
+				fs.set("ident.revision", 1, a.idSpans[k])
+			default:
+				fs.set("ident.part", 1, a.idSpans[k])
+			}
+		}
+	}
+	// Markings and dampers.
+	if a.negative {
+		fs.set("mark.negative", 1)
+	}
+	damp := map[string]int{}
+	for _, p := range a.dampers {
+		damp[p.category]++
+	}
+	for _, k := range sortedKeys(damp) {
+		fs.set("damper:"+k, log1p(damp[k]))
+	}
+	if a.money > 0 {
+		fs.set("damper:money", log1p(a.money))
+	}
+	if a.question {
+		fs.set("question", 1)
+	}
+	if a.asks > 0 {
+		fs.set("question.words", log1p(a.asks))
+	}
+	if damp["refusal"] > 0 && (len(a.quantities) > 0 || bare > 0) {
+		fs.set("refusal&data", 1)
+	}
+	if damp["civilian"] > 0 && len(a.quantities) > 0 {
+		fs.set("civilian&qty", 1)
+	}
+	if n := len(a.pins); n > 0 {
+		fs.set("ident.pin", log1p(n), a.pins...)
+	}
+	// The rule score's best window: A, L, Q and their products.
+	var best window
+	for _, wr := range windows(a.toks) {
+		w := e.scoreWindow(a, wr[0], wr[1], ctxCarry(ctx), 0, nil)
+		if w.r > best.r || best.end == 0 {
+			best = w
+		}
+	}
+	tech := best.a >= 2 || len(a.quantities) > 0 || len(a.identifiers) > 0
+	switch {
+	case len(a.quantities) > 0 && len(cats) == 0:
+		fs.set("qty&no-anchor", 1)
+	case len(a.quantities) > 0:
+		fs.set("qty&anchor", 1)
+	case bare > 0 && len(cats) > 0:
+		fs.set("number&anchor", 1)
+	}
+	if fs.has("mark.strong") {
+		if tech || procedure > 0 {
+			fs.set("mark.strong&technical", 1)
+		}
+		if a.question {
+			fs.set("mark.strong&question", 1)
+		}
+	}
+	fs.set("win.a", best.a/3)
+	fs.set("win.l", best.l/2)
+	fs.set("win.q", best.q/3)
+	fs.set("win.aq", best.a*best.q/9)
+	fs.set("win.al", best.a*best.l/6)
+	fs.set("win.alq", best.a*best.l*best.q/18)
+	fs.set("win.r", min(30, best.r)/10)
+	if best.a >= 3 && best.q >= 1 {
+		fs.set("win.t3&qty", 1)
+	}
+	if best.a >= 2 && best.l >= 1 {
+		fs.set("win.anchor&intent", 1)
+	}
+	// Session context: the call's carried topic with this text's numbers.
+	if ctx != nil && len(ctx.carry) > 0 {
+		cw := 0.0
+		for _, w := range ctx.carry {
+			cw = max(cw, w)
+		}
+		fs.set("carry", cw/3)
+		if len(a.quantities) > 0 {
+			fs.set("carry&qty", cw/3, qspans...)
+		}
+		if bare > 0 {
+			fs.set("carry&number", cw/3)
+		}
+		if procedure > 0 || intent > 0 {
+			fs.set("carry&procedure", cw/3)
+		}
+	}
+	// Shape: code and key=value listings, length.
+	if a.code > 0 {
+		fs.set("code", log1p(a.code))
+	}
+	fs.set("len", math.Log1p(float64(len(a.toks)))/5)
+	e.ngrams(a, fs, inQty)
+	return fs
+}
+
+func (fs *featureSet) has(name string) bool { _, ok := fs.index[name]; return ok }
+
+func ctxCarry(ctx *context) map[string]float64 {
+	if ctx == nil || len(ctx.carry) == 0 {
+		return nil
+	}
+	return ctx.carry
+}
+
+// gramToken is the form a token takes in n-grams: numbers become <num>,
+// a quantity's number and unit become <dim>, so "38 kilonewtons" and
+// "six kilonewtons" share their n-grams.
+func gramToken(a *analysis, i int, qdim map[int]string) string {
+	if d, ok := qdim[i]; ok {
+		return d
+	}
+	if a.toks[i].isNum {
+		return "<num>"
+	}
+	return a.toks[i].text
+}
+
+// ngrams adds hashed word unigrams and bigrams of the normalised text.
+func (e *Engine) ngrams(a *analysis, fs *featureSet, inQty map[int]bool) {
+	qdim := make(map[int]string, len(a.quantities))
+	for _, q := range a.quantities {
+		qdim[q.tok] = "<" + q.unit.dim + ">"
+		for k := q.tok + 1; k < q.next; k++ {
+			qdim[k] = ""
+		}
+	}
+	prev, prevStart := "<s>", 0
+	if len(a.toks) > 0 {
+		prevStart = a.toks[0].start
+	}
+	for i, t := range a.toks {
+		g := gramToken(a, i, qdim)
+		if g == "" {
+			continue // the unit words of a quantity
+		}
+		if i > 0 && t.sentence != a.toks[i-1].sentence {
+			prev, prevStart = "<s>", t.start
+		}
+		fs.hashed(hashGram("1", g, ""), g, Span{Start: t.start, End: t.end, Kind: "ngram"})
+		fs.hashed(hashGram("2", prev, g), prev+" "+g, Span{Start: prevStart, End: t.end, Kind: "ngram"})
+		prev, prevStart = g, t.start
+	}
+}
+
+// hashGram is FNV-1a over the parts with separators.
+func hashGram(kind, x, y string) uint32 {
+	h := uint32(2166136261)
+	for _, s := range [3]string{kind, x, y} {
+		for i := 0; i < len(s); i++ {
+			h ^= uint32(s[i])
+			h *= 16777619
+		}
+		h ^= 0xff
+		h *= 16777619
+	}
+	return h
+}
