@@ -22,7 +22,7 @@ const BundleFormat = "voicegw-classifier-bundle/1"
 // The embedded default bundle: the rule pack, the lexicon derived from the
 // control lists, the trained model and the manifest that pins them.
 //
-//go:embed packs/manifest.json packs/default.yaml packs/model.json
+//go:embed packs/manifest.json packs/default.yaml packs/lexicon.yaml packs/model.json
 var embedded embed.FS
 
 // Bundle parts, by role.
@@ -273,6 +273,16 @@ func WriteManifest(dir, version string, roles map[string]string) error {
 func (e *Engine) WithModel(m *Model) *Engine {
 	c := *e
 	c.model = m
+	return &c
+}
+
+// WithTrace returns a copy of the engine whose decisions carry a
+// readable trace (Decision.Trace): the probability, each contribution
+// with the text it came from, and the action's reason. For local use
+// (voicegw classify --explain): the trace quotes the text.
+func (e *Engine) WithTrace() *Engine {
+	c := *e
+	c.trace = true
 	return &c
 }
 

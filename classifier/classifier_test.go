@@ -373,6 +373,20 @@ func BenchmarkClassifyDevSet(b *testing.B) {
 }
 
 // BenchmarkClassifySentence: one typical spoken sentence.
+// BenchmarkClassifyBenignSentence: the common case, an ordinary agent
+// sentence that is allowed.
+func BenchmarkClassifyBenignSentence(b *testing.B) {
+	e := engine(b)
+	text := "Sure, I can move your appointment to Thursday at 2 pm; the shuttle leaves from building 4."
+	b.SetBytes(int64(len(text)))
+	b.ReportAllocs()
+	for b.Loop() {
+		e.Classify(text, PartyUnknown, Outbound)
+	}
+}
+
+// BenchmarkClassifySentence: a controlled sentence, scored, redacted and
+// the redaction scored again.
 func BenchmarkClassifySentence(b *testing.B) {
 	e := engine(b)
 	text := "The sustainer grain burns at zero point three one inches per second at a thousand psi."

@@ -18,7 +18,8 @@ func (e *Engine) Classify(text string, party Party, dir Direction) Decision {
 // decide scores an analysis with the model and turns it into a decision
 // for party.
 func (e *Engine) decide(text string, a *analysis, party Party, dir Direction, ctx *context) Decision {
-	fs := e.features(a, ctx)
+	fs := e.contextFeatures(text, a, ctx)
+	defer fs.release()
 	z := e.model.score(fs)
 	p := sigmoid(z)
 	d := Decision{PackVersion: e.version, ModelVersion: e.model.version, Categories: []string{}, Rules: []string{},
@@ -91,41 +92,63 @@ func (e *Engine) decide(text string, a *analysis, party Party, dir Direction, ct
 	})
 	d.Spans = slices.Compact(d.Spans)
 	d.Action = Allow
-	var trace []string
-	trace = append(trace, fmt.Sprintf("p=%.3f (logit %+.2f; controlled at p ≥ %g)", p, z, e.model.redact))
-	for _, c := range d.Explanation {
-		trace = append(trace, fmt.Sprintf("%+.2f %s%s", c.Logit, contributionName(c), spanText(text, c.Spans)))
+	tr := tracer{on: e.trace}
+	tr.addf("p=%.3f (logit %+.2f; controlled at p ≥ %g)", p, z, e.model.redact)
+	if tr.on {
+		for _, c := range d.Explanation {
+			tr.addf("%+.2f %s%s", c.Logit, contributionName(c), spanText(text, c.Spans))
+		}
 	}
 	switch {
 	case party == PartyUSPerson:
 		if d.Controlled {
-			trace = append(trace, "verified U.S. person: allowed, logged")
+			tr.addf("verified U.S. person: allowed, logged")
 		}
 	case !d.Controlled:
 	case len(a.markings) > 0:
 		d.Action = Block
-		trace = append(trace, "controlled text under an export-control marking: blocked")
+		tr.addf("controlled text under an export-control marking: blocked")
+	case fs.has("imperative") || fs.has("procedure") && fs.feats[fs.index["procedure"]].val >= math.Log1p(2):
+		// Redaction removes values, not instructions.
+		d.Action = Block
+		tr.addf("controlled instructions (procedure language): blocked")
 	default:
 		// Redact the numbers, quantities, identifiers and pin references;
 		// if what is left still reads as controlled, block.
 		red, n := redact(text, a)
 		if n == 0 {
 			d.Action = Block
-			trace = append(trace, "nothing to redact: blocked")
+			tr.addf("nothing to redact: blocked")
 			break
 		}
 		ra := e.analyze(red)
-		if rp := sigmoid(e.model.score(e.features(ra, ctx))); rp >= e.model.redact {
+		rfs := e.contextFeatures(red, ra, ctx)
+		rp := sigmoid(e.model.score(rfs))
+		rfs.release()
+		if rp >= e.model.redact {
 			d.Action = Block
-			trace = append(trace, fmt.Sprintf("redacted text still controlled (p=%.3f): blocked", rp))
+			tr.addf("redacted text still controlled (p=%.3f): blocked", rp)
 			break
 		}
 		d.Action = Redact
 		d.Redacted = red
 	}
-	trace = append(trace, fmt.Sprintf("party %s, direction %s → %s", party, dir, d.Action))
-	d.Trace = trace
+	tr.addf("party %s, direction %s → %s", party, dir, d.Action)
+	d.Trace = tr.lines
 	return d
+}
+
+// tracer collects a decision's trace when the engine was asked for one
+// (WithTrace); otherwise it costs nothing.
+type tracer struct {
+	on    bool
+	lines []string
+}
+
+func (t *tracer) addf(format string, args ...any) {
+	if t.on {
+		t.lines = append(t.lines, fmt.Sprintf(format, args...))
+	}
 }
 
 func contributionName(c Contribution) string {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io/fs"
+	"math"
 	"os"
 	"sort"
 	"testing"
@@ -56,39 +57,42 @@ func loadSet(t testing.TB, path string) []labeled {
 	return out
 }
 
-type tally struct{ tp, fn, fp, tn int }
+// logTallies prints a table of tallies by slice name.
+func logTallies(t *testing.T, by map[string]*Tally) {
+	keys := make([]string, 0, len(by))
+	for k := range by {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	t.Logf("%-26s %8s %8s %5s %5s %5s %5s", "slice", "recall", "FPR", "TP", "FN", "FP", "TN")
+	for _, k := range keys {
+		c := by[k]
+		t.Logf("%-26s %8.3f %8.3f %5d %5d %5d %5d", k, c.Recall(), c.FPR(), c.TP, c.FN, c.FP, c.TN)
+	}
+}
 
-func (c tally) recall() float64 { return float64(c.tp) / float64(max(1, c.tp+c.fn)) }
-func (c tally) fpr() float64    { return float64(c.fp) / float64(max(1, c.fp+c.tn)) }
+func count(by map[string]*Tally, controlled, flagged bool, keys ...string) {
+	for _, k := range keys {
+		if by[k] == nil {
+			by[k] = &Tally{}
+		}
+		by[k].Add(controlled, flagged)
+	}
+}
 
-// evaluate classifies a labeled set for an unknown party, logs a table
-// per style and per category, and checks the acceptance bar: recall on
-// controlled texts ≥ 0.95 and false positives on benign texts ≤ 0.05,
-// overall and for each style. For a verified U.S. person every text is
-// allowed.
-func evaluate(t *testing.T, path string) {
+// TestDevSetMetrics is the acceptance bar on the labeled development set
+// (which the model is not trained on): for an unknown party recall on
+// controlled texts ≥ 0.95 and false positives on benign texts ≤ 0.03; a
+// verified U.S. person is allowed every text.
+func TestDevSetMetrics(t *testing.T) {
 	e := engine(t)
+	path := devSetPath(t)
 	rows := loadSet(t, path)
-	by := map[string]*tally{"all": {}}
+	by := map[string]*Tally{}
 	for _, r := range rows {
 		d := e.Classify(r.Text, PartyUnknown, Inbound)
 		flagged := d.Action != Allow
-		for _, k := range []string{"all", "style:" + r.Style, "cat:" + r.Cat} {
-			if by[k] == nil {
-				by[k] = &tally{}
-			}
-			c := by[k]
-			switch {
-			case r.Label == "controlled" && flagged:
-				c.tp++
-			case r.Label == "controlled":
-				c.fn++
-			case flagged:
-				c.fp++
-			default:
-				c.tn++
-			}
-		}
+		count(by, r.Label == "controlled", flagged, "all", "style:"+r.Style, "cat:"+r.Cat)
 		if (r.Label == "controlled") != flagged {
 			t.Logf("miss %s %s %s %s p=%.3f | %.100s", r.ID, r.Label, r.Style, d.Action, d.Score, r.Text)
 		}
@@ -96,37 +100,142 @@ func evaluate(t *testing.T, path string) {
 			t.Errorf("%s: us-person got %s", r.ID, u.Action)
 		}
 	}
-	keys := make([]string, 0, len(by))
-	for k := range by {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
 	t.Logf("%s (%d texts, party unknown)", path, len(rows))
-	t.Logf("%-22s %8s %8s %5s %5s %5s %5s", "slice", "recall", "FPR", "TP", "FN", "FP", "TN")
-	for _, k := range keys {
-		c := by[k]
-		t.Logf("%-22s %8.3f %8.3f %5d %5d %5d %5d", k, c.recall(), c.fpr(), c.tp, c.fn, c.fp, c.tn)
+	logTallies(t, by)
+	if c := by["all"]; c.Recall() < 0.95 || c.FPR() > 0.03 {
+		t.Errorf("dev set: recall %.3f (want ≥ 0.95), FPR %.3f (want ≤ 0.03)", c.Recall(), c.FPR())
 	}
-	for _, k := range []string{"all", "style:asr", "style:llm", "style:doc"} {
-		c := by[k]
-		if c == nil {
-			t.Errorf("%s: no texts", k)
-			continue
+}
+
+// trainingMetaOf reads the committed model's training record.
+func trainingMetaOf(t testing.TB, m *Model) trainingMeta {
+	t.Helper()
+	var meta trainingMeta
+	if err := json.Unmarshal(m.meta, &meta); err != nil {
+		t.Fatalf("model training record: %v", err)
+	}
+	return meta
+}
+
+// writerFiles are the five independent writers' files of train/; the
+// leave-one-file-out bar holds each out in turn.
+var writerFiles = []string{"t1-spoken", "t2-agent", "t3-docs", "t4-adversarial", "t5-dualuse"}
+
+// TestLeaveOneFileOut is the figure that says whether the model
+// generalises to a writer it has not seen: for each writer's file of
+// train/, a model trained on every other training file (with the
+// committed model's options) decides that file's texts at the committed
+// threshold. Recall ≥ 0.93 and FPR ≤ 0.05, overall and per style.
+func TestLeaveOneFileOut(t *testing.T) {
+	e := engine(t)
+	meta := trainingMetaOf(t, e.model)
+	files := TrainingFiles("testdata")
+	ex, _, err := readTrainFiles(files)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fz := e.Featurize(ex)
+	by := map[string]*Tally{}
+	for _, w := range writerFiles {
+		m := fz.Train(meta.Options, func(i int) bool { return ex[i].File != w })
+		for i := range ex {
+			if ex[i].File != w {
+				continue
+			}
+			fl := fz.Predict(m, i) >= e.model.redact
+			count(by, ex[i].Controlled, fl, "all", "file:"+w, "style:"+ex[i].Style)
 		}
-		if c.recall() < 0.95 {
-			t.Errorf("%s: recall %.3f < 0.95", k, c.recall())
-		}
-		if c.fpr() > 0.05 {
-			t.Errorf("%s: false-positive rate %.3f > 0.05", k, c.fpr())
+	}
+	t.Logf("leave one writer's file out, threshold p ≥ %g", e.model.redact)
+	logTallies(t, by)
+	for k, c := range by {
+		if k == "all" || k[:6] == "style:" {
+			if c.Recall() < 0.93 || c.FPR() > 0.05 {
+				t.Errorf("%s: recall %.3f (want ≥ 0.93), FPR %.3f (want ≤ 0.05)", k, c.Recall(), c.FPR())
+			}
 		}
 	}
 }
 
-// TestDevSetMetrics is the acceptance bar on the labeled development set.
-func TestDevSetMetrics(t *testing.T) { evaluate(t, devSetPath(t)) }
+// TestConversationTurns replays train/conversations.jsonl call by call
+// through a Session (topic carry and accumulator, as in the gateway) with
+// a model trained without the conversations, and reports per-turn recall
+// and false-positive rate by role.
+func TestConversationTurns(t *testing.T) {
+	e := engine(t)
+	meta := trainingMetaOf(t, e.model)
+	files := TrainingFiles("testdata")
+	ex, _, err := readTrainFiles(files)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fz := e.Featurize(ex)
+	m := fz.Train(meta.Options, func(i int) bool { return ex[i].File != "conversations" })
+	m.redact, m.accum = e.model.redact, e.model.accum
+	ce := e.WithModel(m)
+	conv, err := ReadExamples("testdata/train/conversations.jsonl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	by := map[string]*Tally{}
+	var s *Session
+	cur := ""
+	for _, x := range conv {
+		if s == nil || x.Conv != cur {
+			s, cur = ce.NewSession(), x.Conv
+		}
+		dir := Outbound
+		if x.Role == "caller" {
+			dir = Inbound
+		}
+		d := s.Classify(x.Text, PartyUnknown, dir)
+		count(by, x.Controlled, d.Action != Allow, "all", "role:"+x.Role)
+	}
+	t.Logf("conversations, per turn (model trained without them), threshold p ≥ %g", m.redact)
+	logTallies(t, by)
+	if c := by["all"]; c.Recall() < 0.75 || c.FPR() > 0.08 {
+		t.Errorf("conversation turns: recall %.3f (want ≥ 0.75), FPR %.3f (want ≤ 0.08)", c.Recall(), c.FPR())
+	}
+}
 
-// TestExtraSetMetrics holds the classifier to the same bar on texts written
-// for this project outside the development set: every USML category and
-// the listed ECCNs, hard negatives, spelled numbers and evasions
-// (leetspeak, zero-width characters, spaced letters).
-func TestExtraSetMetrics(t *testing.T) { evaluate(t, "testdata/extra.jsonl") }
+// TestModelArtifactReproducible retrains the model from the committed
+// training files with the committed options and compares it with the
+// embedded artifact, so model.json is what the code and the data make.
+func TestModelArtifactReproducible(t *testing.T) {
+	e := engine(t)
+	meta := trainingMetaOf(t, e.model)
+	files := TrainingFiles("testdata")
+	res, err := e.TrainModel(files, meta.Options)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, want := res.Model, e.model
+	if math.Abs(got.redact-want.redact) > 1e-3 {
+		t.Errorf("threshold %g, committed %g", got.redact, want.redact)
+	}
+	var gm trainingMeta
+	if err := json.Unmarshal(got.meta, &gm); err != nil {
+		t.Fatal(err)
+	}
+	if len(gm.Data) != len(meta.Data) {
+		t.Fatalf("training files %v, committed %v", gm.Data, meta.Data)
+	}
+	for i := range gm.Data {
+		if gm.Data[i] != meta.Data[i] {
+			t.Errorf("training file %d: %+v, committed %+v (retrain: make classifier-model)", i, gm.Data[i], meta.Data[i])
+		}
+	}
+	diff := 0.0
+	for k, v := range want.named {
+		diff = max(diff, math.Abs(got.named[k]-v))
+	}
+	for k, v := range got.named {
+		diff = max(diff, math.Abs(want.named[k]-v))
+	}
+	for i := range want.hashed {
+		diff = max(diff, math.Abs(float64(got.hashed[i]-want.hashed[i])))
+	}
+	if diff > 1e-4 {
+		t.Errorf("retrained weights differ from model.json by up to %g (retrain: make classifier-model)", diff)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 )
 
 // A feature is one input of the learned scorer: either a named,
@@ -14,29 +15,94 @@ import (
 // feature keeps the spans of the text that produced it, for the
 // explanation.
 type feature struct {
-	name  string // named feature; "" for a hashed one
-	hash  uint32 // bucket of a hashed feature
-	gram  string // the n-gram of a hashed feature, for the trace only
-	val   float64
-	spans []Span
+	name string // named feature; "" for a hashed one
+	hash uint32 // bucket of a hashed feature
+	// g1 and g2 are the n-gram of a hashed feature (g2 empty for a
+	// unigram), for the explanation only.
+	g1, g2 string
+	val    float64
+	spans  []Span // a named feature's spans
+	span   Span   // a hashed feature's span
+}
+
+// gram is the n-gram of a hashed feature.
+func (f *feature) gram() string {
+	if f.g2 == "" {
+		return f.g1
+	}
+	return f.g1 + " " + f.g2
 }
 
 // context is what a session adds to one text: the categories the call
-// has been about (carried anchor weight, decaying) and whether the text is
-// the caller's or the model's.
+// has been about (carried anchor weight, decaying) and the carried anchor
+// terms, which are read before the text ("microchannel plate. Ten
+// microns, center to center.").
 type context struct {
-	carry map[string]float64
+	carry  map[string]float64
+	prefix string
+}
+
+// contextFeatures computes the features of text in its call's context:
+// with a carried topic, of the carried terms followed by the text (the
+// question and ask features stay the text's own); spans in the carried
+// terms are dropped and the rest shifted back onto text.
+func (e *Engine) contextFeatures(text string, a *analysis, ctx *context) *featureSet {
+	if ctx == nil || ctx.prefix == "" {
+		return e.features(a, ctx)
+	}
+	ca := e.analyze(ctx.prefix + ". " + text)
+	ca.question, ca.asks = a.question, a.asks
+	fs := e.features(ca, ctx)
+	off := len(ctx.prefix) + 2
+	for i := range fs.feats {
+		f := &fs.feats[i]
+		kept := f.spans[:0]
+		for _, s := range f.spans {
+			if s.Start >= off {
+				s.Start -= off
+				s.End -= off
+				kept = append(kept, s)
+			}
+		}
+		f.spans = kept
+		if f.name == "" {
+			if f.span.Start >= off {
+				f.span.Start -= off
+				f.span.End -= off
+			} else {
+				f.span = Span{}
+			}
+		}
+	}
+	return fs
 }
 
 // featureSet collects the features of one text. Named features are
 // merged by name (the value is the largest, spans accumulate).
 type featureSet struct {
-	feats []feature
-	index map[string]int
+	feats   []feature
+	index   map[string]int
+	scratch []contribIdx
 }
 
-func newFeatureSet() *featureSet {
-	return &featureSet{feats: make([]feature, 0, 96), index: make(map[string]int, 48)}
+var featurePool = sync.Pool{New: func() any {
+	return &featureSet{feats: make([]feature, 0, 128), index: make(map[string]int, 64)}
+}}
+
+// newFeatureSet takes an empty set from the pool; release returns it.
+func newFeatureSet() *featureSet { return featurePool.Get().(*featureSet) }
+
+func (fs *featureSet) release() {
+	if cap(fs.feats) > 4096 {
+		return // one huge text: let it go
+	}
+	for i := range fs.feats {
+		fs.feats[i] = feature{}
+	}
+	fs.feats = fs.feats[:0]
+	clear(fs.index)
+	fs.scratch = fs.scratch[:0]
+	featurePool.Put(fs)
 }
 
 func (fs *featureSet) set(name string, val float64, spans ...Span) {
@@ -53,9 +119,10 @@ func (fs *featureSet) set(name string, val float64, spans ...Span) {
 	fs.feats = append(fs.feats, feature{name: name, val: val, spans: spans})
 }
 
-// hashed adds a hashed n-gram feature (value 1, merged by bucket).
-func (fs *featureSet) hashed(h uint32, gram string, span Span) {
-	fs.feats = append(fs.feats, feature{hash: h, gram: gram, val: 1, spans: []Span{span}})
+// hashed adds a hashed n-gram feature (value 1; the model sums features
+// that share a bucket).
+func (fs *featureSet) hashed(h uint32, g1, g2 string, span Span) {
+	fs.feats = append(fs.feats, feature{hash: h, g1: g1, g2: g2, val: 1, span: span})
 }
 
 // log1p scales a count so the tenth hit adds less than the first.
@@ -75,7 +142,8 @@ func (e *Engine) features(a *analysis, ctx *context) *featureSet {
 	tierTerms := [4]map[string]bool{}
 	var tierSpans [4][]Span
 	cats := map[string]float64{}
-	intent, procedure := 0, 0
+	intent, procedure, technical := 0, 0, 0
+	var techSpans []Span
 	var intentSpans, procSpans []Span
 	imperative := false
 	for _, h := range a.hits {
@@ -99,30 +167,13 @@ func (e *Engine) features(a *analysis, ctx *context) *featureSet {
 			if a.sentStart[h.first] || h.first > 0 && a.sentStart[h.first-1] && politeWord(a.toks[h.first-1].text) {
 				imperative = true
 			}
+		case KindTechnical:
+			technical++
+			techSpans = append(techSpans, h.span)
 		case KindMarking:
 			fs.set("mark.strong", 1, h.span)
 		case KindWeak:
 			fs.set("mark.weak", 1, h.span)
-		}
-	}
-	// The call's carried topic counts as anchors of its categories at
-	// the carried weight: "ten microns" after the caller named the
-	// microchannel plate reads like "the microchannel plate is ten
-	// microns".
-	if ctx != nil {
-		for _, c := range sortedKeys(ctx.carry) {
-			w := ctx.carry[c]
-			t := min(3, int(math.Round(w)))
-			if t < 1 {
-				continue
-			}
-			if tierTerms[t] == nil {
-				tierTerms[t] = map[string]bool{}
-			}
-			tierTerms[t]["carried:"+c] = true
-			if _, own := cats[c]; !own && w >= 2 {
-				cats[c] = w
-			}
 		}
 	}
 	for t := 1; t <= 3; t++ {
@@ -137,6 +188,7 @@ func (e *Engine) features(a *analysis, ctx *context) *featureSet {
 		fs.set("anchor.multicat", 1)
 	}
 	fs.set("intent", log1p(intent), intentSpans...)
+	fs.set("technical", log1p(technical), techSpans...)
 	fs.set("procedure", log1p(procedure), procSpans...)
 	if imperative {
 		fs.set("imperative", 1, procSpans...)
@@ -242,6 +294,12 @@ func (e *Engine) features(a *analysis, ctx *context) *featureSet {
 	}
 	if damp["civilian"] > 0 && len(a.quantities) > 0 {
 		fs.set("civilian&qty", 1)
+	}
+	if a.programs > 0 {
+		fs.set("program.ref", log1p(a.programs))
+	}
+	if a.names > 0 {
+		fs.set("name.proper", log1p(a.names))
 	}
 	if n := len(a.pins); n > 0 {
 		fs.set("ident.pin", log1p(n), a.pins...)
@@ -353,8 +411,8 @@ func (e *Engine) ngrams(a *analysis, fs *featureSet, inQty map[int]bool) {
 		if i > 0 && t.sentence != a.toks[i-1].sentence {
 			prev, prevStart = "<s>", t.start
 		}
-		fs.hashed(hashGram("1", g, ""), g, Span{Start: t.start, End: t.end, Kind: "ngram"})
-		fs.hashed(hashGram("2", prev, g), prev+" "+g, Span{Start: prevStart, End: t.end, Kind: "ngram"})
+		fs.hashed(hashGram("1", g, ""), g, "", Span{Start: t.start, End: t.end, Kind: "ngram"})
+		fs.hashed(hashGram("2", prev, g), prev, g, Span{Start: prevStart, End: t.end, Kind: "ngram"})
 		prev, prevStart = g, t.start
 	}
 }

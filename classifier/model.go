@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strconv"
 	"strings"
 )
 
@@ -158,45 +159,56 @@ type Contribution struct {
 	Text    string  `json:"-"`
 }
 
-// explain returns the features with the largest positive contributions
-// (and, when the text is allowed, the largest negative ones), n-grams
-// merged by bucket.
+// explain returns the n features with the largest contributions (in
+// absolute logit), largest first; only the chosen ones get names and
+// spans.
 func (m *Model) explain(fs *featureSet, n int) []Contribution {
-	out := make([]Contribution, 0, len(fs.feats))
-	byHash := map[uint32]int{}
+	top := fs.scratch[:0]
+	mask := uint32(1)<<m.hashBits - 1
 	for i := range fs.feats {
 		f := &fs.feats[i]
 		w := m.weight(f)
 		if w == 0 || f.name == "bias" {
 			continue
 		}
-		if f.name == "" {
-			h := f.hash & (1<<m.hashBits - 1)
-			if k, ok := byHash[h]; ok {
-				out[k].Value += f.val
-				out[k].Logit += w * f.val
-				out[k].Spans = append(out[k].Spans, f.spans...)
-				continue
-			}
-			byHash[h] = len(out)
-			out = append(out, Contribution{Feature: fmt.Sprintf("ngram:%06x", h), Value: f.val, Weight: w, Logit: w * f.val,
-				Spans: slices.Clone(f.spans), Text: f.gram})
+		c := contribIdx{i: i, logit: w * f.val, val: f.val, w: w}
+		a := math.Abs(c.logit)
+		if len(top) == n && a <= math.Abs(top[n-1].logit) {
 			continue
 		}
-		out = append(out, Contribution{Feature: f.name, Value: f.val, Weight: w, Logit: w * f.val, Spans: slices.Clone(f.spans)})
-	}
-	slices.SortStableFunc(out, func(x, y Contribution) int {
-		ax, ay := math.Abs(x.Logit), math.Abs(y.Logit)
-		switch {
-		case ax > ay:
-			return -1
-		case ax < ay:
-			return 1
+		// Insert in order, dropping the smallest beyond n.
+		k := len(top)
+		if k < n {
+			top = append(top, c)
+		} else {
+			k = n - 1
 		}
-		return strings.Compare(x.Feature, y.Feature)
-	})
-	if len(out) > n {
-		out = out[:n]
+		for k > 0 && math.Abs(top[k-1].logit) < a {
+			top[k] = top[k-1]
+			k--
+		}
+		top[k] = c
+	}
+	fs.scratch = top
+	out := make([]Contribution, len(top))
+	for k, c := range top {
+		f := &fs.feats[c.i]
+		out[k] = Contribution{Feature: f.name, Value: c.val, Weight: c.w, Logit: c.logit}
+		if f.name == "" {
+			out[k].Feature = "ngram:" + strconv.FormatUint(uint64(f.hash&mask), 16)
+			out[k].Text = f.gram()
+			out[k].Spans = []Span{f.span}
+		} else if len(f.spans) > 0 {
+			out[k].Spans = slices.Clone(f.spans)
+		}
 	}
 	return out
+}
+
+// contribIdx is one feature's (or bucket's) share while explaining.
+type contribIdx struct {
+	i     int
+	logit float64
+	val   float64
+	w     float64
 }

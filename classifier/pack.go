@@ -29,7 +29,11 @@ type packFile struct {
 		Weak     []string `yaml:"weak"`
 		Negative []string `yaml:"negative"`
 	} `yaml:"markings"`
-	Dampers map[string][]string `yaml:"dampers"`
+	// Technical is general engineering vocabulary (no category): the
+	// language of specifications, tuning and test, which technical data
+	// and civilian engineering share.
+	Technical []string            `yaml:"technical"`
+	Dampers   map[string][]string `yaml:"dampers"`
 	// DamperWeights is what one match of a damper kind subtracts
 	// (default 1).
 	DamperWeights map[string]float64 `yaml:"damper_weights"`
@@ -79,6 +83,7 @@ const (
 	KindWeak      = "weak-marking"
 	KindNegative  = "negative-marking"
 	KindDamper    = "damper"
+	KindTechnical = "technical"
 )
 
 // phrase is one lexicon entry.
@@ -116,6 +121,8 @@ type Engine struct {
 	// model is the learned scorer; nil only for an engine loaded for
 	// training.
 	model *Model
+	// trace makes decisions carry a readable trace (WithTrace).
+	trace bool
 	// patterns are the distinct normalised terms in the automaton; each
 	// names the phrases (kind, category, weight) it stands for.
 	patterns    [][]int
@@ -255,6 +262,9 @@ func (c *compiler) compileRest(pf *packFile) {
 		}
 	}
 	c.compileMarkings(pf.Markings.Strong, pf.Markings.Weak, pf.Markings.Negative)
+	for i, s := range pf.Technical {
+		c.add(phrase{kind: KindTechnical, weight: 1}, s, fmt.Sprintf("technical[%d]", i), "technical", strconv.Itoa(i))
+	}
 	for _, kind := range sortedKeys(pf.DamperWeights) {
 		if _, ok := pf.Dampers[kind]; !ok {
 			c.bad("damper_weights."+kind, "no damper list of this kind", "damper_weights", kind)

@@ -50,6 +50,8 @@ type analysis struct {
 	asks        int // question words and phrases anywhere in the text
 	pins        []Span
 	crossed     []string // CCL thresholds crossed near an anchor of their category
+	programs    int      // "project X", "program X", "block 3": a named program or variant
+	names       int      // capitalised names inside a sentence: products, programs
 }
 
 func (e *Engine) analyze(text string) *analysis {
@@ -145,6 +147,21 @@ func (e *Engine) analyze(text string) *analysis {
 	for i, t := range toks {
 		if askWords[t.text] || i+1 < len(toks) && askPairs[t.text+" "+toks[i+1].text] {
 			a.asks++
+		}
+		if i+1 < len(toks) && toks[i+1].sentence == t.sentence {
+			switch t.text {
+			case "project", "program", "programme", "codename", "code-named":
+				if !programStop[toks[i+1].text] {
+					a.programs++
+				}
+			case "block", "lot", "variant", "increment", "spiral":
+				if toks[i+1].isNum || len(toks[i+1].text) <= 2 {
+					a.programs++
+				}
+			}
+		}
+		if i > 0 && !a.sentStart[i] && properName(text[t.start:t.end]) && !questionStarts[t.text] {
+			a.names++
 		}
 		if pinRef(toks, i) {
 			a.pins = append(a.pins, Span{Start: t.start, End: toks[min(i+1, len(toks)-1)].end, Rule: "identifier:pin", Kind: KindID})
@@ -524,4 +541,31 @@ func pinRef(toks []token, i int) bool {
 		return true
 	}
 	return false
+}
+
+// programStop are words after "program" or "project" that do not name one.
+var programStop = map[string]bool{"manager": true, "managers": true, "office": true, "review": true, "reviews": true, "schedule": true,
+	"budget": true, "budgets": true, "plan": true, "status": true, "team": true, "teams": true, "meeting": true, "lead": true,
+	"director": true, "management": true, "the": true, "a": true, "an": true, "for": true, "and": true, "is": true, "was": true,
+	"to": true, "of": true, "in": true, "on": true, "that": true, "this": true, "we": true, "i": true, "it": true, "our": true,
+	"update": true, "updates": true, "kickoff": true, "portal": true, "file": true, "files": true, "folder": true, "code": true,
+	"coordinator": true, "staff": true, "level": true, "wide": true, "funding": true, "cost": true, "costs": true}
+
+// properName reports a word written as a name: a capital letter, then
+// lower-case letters or digits (not an all-capitals acronym).
+func properName(raw string) bool {
+	if len(raw) < 3 || raw[0] < 'A' || raw[0] > 'Z' {
+		return false
+	}
+	lower := 0
+	for i := 1; i < len(raw); i++ {
+		switch c := raw[i]; {
+		case c >= 'a' && c <= 'z':
+			lower++
+		case c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '-':
+		default:
+			return false
+		}
+	}
+	return lower > 0
 }

@@ -69,14 +69,18 @@ func (s *Session) Classify(text string, party Party, dir Direction) Decision {
 			over = append(over, c)
 		}
 	}
-	d.Trace = append(d.Trace, fmt.Sprintf("session accumulator: %v", roundedAcc(s.acc)))
+	if s.e.trace {
+		d.Trace = append(d.Trace, fmt.Sprintf("session accumulator: %v", roundedAcc(s.acc)))
+	}
 	if len(over) > 0 && party != PartyUSPerson {
 		slices.Sort(over)
 		d.Action = Block
 		d.Controlled = true
 		d.Escalate = true
 		d.Rules = append(d.Rules, "session.accumulator")
-		d.Trace = append(d.Trace, fmt.Sprintf("accumulator ≥ %g for %v: piecemeal extraction, blocked and escalated", s.e.model.accum, over))
+		if s.e.trace {
+			d.Trace = append(d.Trace, fmt.Sprintf("accumulator ≥ %g for %v: piecemeal extraction, blocked and escalated", s.e.model.accum, over))
+		}
 	}
 	return d
 }

@@ -156,7 +156,7 @@ func (e *Engine) Featurize(ex []Example) *Featurized {
 			}
 			ctx = carry.context()
 		}
-		fz.sets[i] = e.features(a, ctx)
+		fz.sets[i] = e.contextFeatures(ex[i].Text, a, ctx)
 		if carry != nil {
 			carry.advance(a)
 		}
@@ -275,29 +275,54 @@ func round6(v float64) float64 { return math.Round(v*1e6) / 1e6 }
 // Predict returns the model's probability for example i.
 func (fz *Featurized) Predict(m *Model, i int) float64 { return sigmoid(m.score(fz.sets[i])) }
 
-// carryState is the topic carry of a call: the categories named by the
-// call's dual-use and defense-specific anchors, at their tier, decaying
-// ×carryDecay per text until below carryFloor.
-type carryState struct{ m map[string]float64 }
+// carryState is the topic carry of a call: the categories and terms of
+// the call's dual-use and defense-specific anchors, at their tier,
+// decaying ×carryDecay per text until below carryFloor.
+type carryState struct {
+	m     map[string]float64 // category → weight
+	terms map[string]float64 // anchor term → weight
+}
+
+// carryTerms is how many carried terms are read before a text.
+const carryTerms = 4
 
 func (c *carryState) context() *context {
 	if len(c.m) == 0 {
 		return nil
 	}
-	return &context{carry: maps2(c.m)}
+	terms := sortedKeys(c.terms)
+	slices.SortStableFunc(terms, func(x, y string) int {
+		switch wx, wy := c.terms[x], c.terms[y]; {
+		case wx > wy:
+			return -1
+		case wx < wy:
+			return 1
+		}
+		return 0
+	})
+	if len(terms) > carryTerms {
+		terms = terms[:carryTerms]
+	}
+	return &context{carry: maps2(c.m), prefix: strings.Join(terms, ", ")}
 }
 
 func (c *carryState) advance(a *analysis) {
-	for k, w := range c.m {
-		if w *= carryDecay; w < carryFloor {
-			delete(c.m, k)
-		} else {
-			c.m[k] = w
+	if c.terms == nil {
+		c.terms = map[string]float64{}
+	}
+	for _, m := range []map[string]float64{c.m, c.terms} {
+		for k, w := range m {
+			if w *= carryDecay; w < carryFloor {
+				delete(m, k)
+			} else {
+				m[k] = w
+			}
 		}
 	}
 	for _, h := range a.hits {
 		if h.p.kind == KindAnchor && h.p.weight >= 2 {
 			c.m[h.p.category] = max(c.m[h.p.category], h.p.weight)
+			c.terms[h.p.text] = max(c.terms[h.p.text], h.p.weight)
 		}
 	}
 }

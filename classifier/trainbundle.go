@@ -122,7 +122,6 @@ type trainingMeta struct {
 	Data    []dataFile   `json:"data"`
 	Options TrainOptions `json:"options"`
 	CV      *CVReport    `json:"leave_one_file_out"`
-	Dev     *Tally       `json:"dev,omitempty"`
 }
 
 type dataFile struct {
@@ -131,33 +130,39 @@ type dataFile struct {
 	Examples int    `json:"examples"`
 }
 
-// TrainBundle trains the model of the bundle in dir on the data files,
-// cross-validates it leave-one-file-out, measures it on devFile (when
-// given) and writes dir/model.json and dir/manifest.json. The report goes
-// to w.
-func TrainBundle(dir string, data []string, devFile string, opt TrainOptions, w io.Writer) (*TrainResult, error) {
-	opt = opt.withDefaults()
-	e, err := LoadBundleForTraining(dir)
-	if err != nil {
-		return nil, err
-	}
+// TrainFiles is the data of a training run: each file's examples, by
+// file name, read in order.
+func readTrainFiles(data []string) ([]Example, []dataFile, error) {
 	var ex []Example
-	var meta trainingMeta
+	var files []dataFile
 	for _, p := range data {
 		b, err := os.ReadFile(p)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		x, err := readExamples(filepath.Base(p), strings.NewReader(string(b)))
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		sum := sha256.Sum256(b)
-		meta.Data = append(meta.Data, dataFile{Name: filepath.Base(p), SHA256: hex.EncodeToString(sum[:]), Examples: len(x)})
+		files = append(files, dataFile{Name: filepath.Base(p), SHA256: hex.EncodeToString(sum[:]), Examples: len(x)})
 		ex = append(ex, x...)
 	}
 	if len(ex) == 0 {
-		return nil, fmt.Errorf("no training examples")
+		return nil, nil, fmt.Errorf("no training examples")
+	}
+	return ex, files, nil
+}
+
+// TrainModel fits a model on the data files with e's pack and lexicon:
+// leave-one-file-out cross-validation picks the threshold (the lowest
+// probability whose held-out false-positive rate is within
+// opt.TargetFPR), then the model is fitted on everything.
+func (e *Engine) TrainModel(data []string, opt TrainOptions) (*TrainResult, error) {
+	opt = opt.withDefaults()
+	ex, files, err := readTrainFiles(data)
+	if err != nil {
+		return nil, err
 	}
 	fz := e.Featurize(ex)
 	cv := fz.CrossValidate(opt)
@@ -170,7 +175,29 @@ func TrainBundle(dir string, data []string, devFile string, opt TrainOptions, w 
 	for i := range ex {
 		res.Fit.Add(ex[i].Controlled, fz.Predict(m, i) >= t)
 	}
-	fmt.Fprintf(w, "trained on %d texts from %d files; threshold p ≥ %.3f\n", len(ex), len(data), t)
+	meta := trainingMeta{Data: files, Options: opt, CV: cv}
+	mb, err := json.Marshal(meta)
+	if err != nil {
+		return nil, err
+	}
+	m.meta = mb
+	return res, nil
+}
+
+// TrainBundle trains the model of the bundle in dir on the data files
+// (TrainModel), measures it on devFile (when given) and writes
+// dir/model.json and dir/manifest.json. The report goes to w.
+func TrainBundle(dir string, data []string, devFile string, opt TrainOptions, w io.Writer) (*TrainResult, error) {
+	e, err := LoadBundleForTraining(dir)
+	if err != nil {
+		return nil, err
+	}
+	res, err := e.TrainModel(data, opt)
+	if err != nil {
+		return nil, err
+	}
+	m, cv := res.Model, res.CV
+	fmt.Fprintf(w, "trained on %d texts from %d files; threshold p ≥ %.3f\n", res.Fit.TP+res.Fit.FN+res.Fit.FP+res.Fit.TN, len(data), m.redact)
 	fmt.Fprintf(w, "training fit:              %s\n", res.Fit)
 	fmt.Fprintf(w, "leave one file out, all:   %s\n", cv.All)
 	for _, f := range sortedKeys(cv.ByFile) {
@@ -192,12 +219,6 @@ func TrainBundle(dir string, data []string, devFile string, opt TrainOptions, w 
 		res.Dev = &dt
 		fmt.Fprintf(w, "dev (%s):  %s\n", filepath.Base(devFile), dt)
 	}
-	meta.Options, meta.CV, meta.Dev = opt, cv, res.Dev
-	mb, err := json.Marshal(meta)
-	if err != nil {
-		return nil, err
-	}
-	m.meta = mb
 	out, err := m.Marshal()
 	if err != nil {
 		return nil, err
@@ -213,4 +234,20 @@ func TrainBundle(dir string, data []string, devFile string, opt TrainOptions, w 
 		return nil, err
 	}
 	return res, nil
+}
+
+// TrainingFiles lists the training data under dir in the order the
+// committed model was trained on: train/*.jsonl, own/*.jsonl (each
+// sorted), then extra.jsonl.
+func TrainingFiles(dir string) []string {
+	var out []string
+	for _, sub := range []string{"train", "own"} {
+		m, _ := filepath.Glob(filepath.Join(dir, sub, "*.jsonl"))
+		slices.Sort(m)
+		out = append(out, m...)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "extra.jsonl")); err == nil {
+		out = append(out, filepath.Join(dir, "extra.jsonl"))
+	}
+	return out
 }

@@ -128,6 +128,9 @@ func runClassify(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "voicegw classify: %v\n", err)
 		return 2
 	}
+	if *explain {
+		eng = eng.WithTrace()
+	}
 	c := &classifyRun{eng: eng, session: *session, explain: *explain, stderr: stderr, tallies: map[string]*classifier.Tally{}}
 	in := bufio.NewReader(stdin)
 	out := bufio.NewWriter(stdout)

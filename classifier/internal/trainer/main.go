@@ -2,7 +2,9 @@
 // `voicegw classify train`, without the gateway's cgo dependencies.
 //
 //	go run ./classifier/internal/trainer -bundle classifier/packs \
-//	  -dev classifier/testdata/dev.jsonl classifier/testdata/train/*.jsonl
+//	  -dev classifier/testdata/dev.jsonl [TRAIN.jsonl...]
+//
+// Without files it trains on classifier.TrainingFiles("classifier/testdata").
 package main
 
 import (
@@ -18,11 +20,11 @@ func main() {
 	dev := flag.String("dev", "", "development set to report (JSONL)")
 	version := flag.String("version", "", "model version (default: the pack's)")
 	flag.Parse()
-	if flag.NArg() == 0 {
-		fmt.Fprintln(os.Stderr, "usage: trainer [-bundle DIR] [-dev FILE] TRAIN.jsonl...")
-		os.Exit(2)
+	files := flag.Args()
+	if len(files) == 0 {
+		files = classifier.TrainingFiles("classifier/testdata")
 	}
-	if _, err := classifier.TrainBundle(*bundle, flag.Args(), *dev, classifier.TrainOptions{Version: *version}, os.Stdout); err != nil {
+	if _, err := classifier.TrainBundle(*bundle, files, *dev, classifier.TrainOptions{Version: *version}, os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "trainer:", err)
 		os.Exit(1)
 	}
