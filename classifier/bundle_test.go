@@ -61,7 +61,9 @@ func TestBundleRefusesBadParts(t *testing.T) {
 		change func(m map[string][]byte)
 		want   string
 	}{
-		{"tampered model", func(m map[string][]byte) { m["model.json"] = bytes.Replace(m["model.json"], []byte(`"redact": 0.`), []byte(`"redact": 0.0`), 1) }, "model.json: sha256"},
+		{"tampered model", func(m map[string][]byte) {
+			m["model.json"] = bytes.Replace(m["model.json"], []byte(`"redact": 0.`), []byte(`"redact": 0.0`), 1)
+		}, "model.json: sha256"},
 		{"tampered pack", func(m map[string][]byte) { m["default.yaml"] = append(m["default.yaml"], '\n') }, "default.yaml: sha256"},
 		{"missing lexicon", func(m map[string][]byte) { delete(m, "lexicon.yaml") }, "(lexicon)"},
 		{"no manifest", func(m map[string][]byte) { delete(m, "manifest.json") }, "manifest.json"},
