@@ -139,9 +139,9 @@ func (e *Engine) features(a *analysis, ctx *context) *featureSet {
 		return fs
 	}
 	// Lexicon hits by tier and category.
-	tierTerms := [4]map[string]bool{}
+	var tierTerms [4][]string
 	var tierSpans [4][]Span
-	cats := map[string]float64{}
+	var cats []*phrase // the first anchor of each category of weight ≥ 2
 	intent, procedure, technical := 0, 0, 0
 	var techSpans []Span
 	var intentSpans, procSpans []Span
@@ -150,13 +150,12 @@ func (e *Engine) features(a *analysis, ctx *context) *featureSet {
 		switch h.p.kind {
 		case KindAnchor:
 			t := int(h.p.weight)
-			if tierTerms[t] == nil {
-				tierTerms[t] = map[string]bool{}
+			if !slices.Contains(tierTerms[t], h.p.text) {
+				tierTerms[t] = append(tierTerms[t], h.p.text)
 			}
-			tierTerms[t][h.p.text] = true
 			tierSpans[t] = append(tierSpans[t], h.span)
-			if h.p.weight >= 2 {
-				cats[h.p.category] = max(cats[h.p.category], h.p.weight)
+			if h.p.weight >= 2 && !slices.ContainsFunc(cats, func(p *phrase) bool { return p.category == h.p.category }) {
+				cats = append(cats, h.p)
 			}
 		case KindIntent:
 			intent++
@@ -181,8 +180,9 @@ func (e *Engine) features(a *analysis, ctx *context) *featureSet {
 			fs.set("anchor.t"+strconv.Itoa(t), log1p(n), tierSpans[t]...)
 		}
 	}
-	for _, c := range sortedKeys(cats) {
-		fs.set("anchor.cat:"+c, 1)
+	slices.SortFunc(cats, func(x, y *phrase) int { return strings.Compare(x.category, y.category) })
+	for _, p := range cats {
+		fs.set(p.feature, 1)
 	}
 	if len(cats) > 1 {
 		fs.set("anchor.multicat", 1)
@@ -196,11 +196,13 @@ func (e *Engine) features(a *analysis, ctx *context) *featureSet {
 	// Quantities, thresholds, tolerances.
 	var qspans []Span
 	qw := 0.0
-	dims := map[string]bool{}
+	var dims []string // feature names of the quantities' dimensions
 	for _, q := range a.quantities {
 		qspans = append(qspans, q.span)
 		qw += q.unit.weight
-		dims[q.unit.dim] = true
+		if !slices.Contains(dims, q.unit.feature) {
+			dims = append(dims, q.unit.feature)
+		}
 		if q.tolerance || q.rng {
 			fs.set("tolerance", 1, q.span)
 		}
@@ -209,7 +211,9 @@ func (e *Engine) features(a *analysis, ctx *context) *featureSet {
 				continue
 			}
 			if th.above && q.si > th.value || !th.above && q.si < th.value && q.si > 0 {
-				near := slices.ContainsFunc(th.categories, func(c string) bool { _, ok := cats[c]; return ok })
+				near := slices.ContainsFunc(th.categories, func(c string) bool {
+					return slices.ContainsFunc(cats, func(p *phrase) bool { return p.category == c })
+				})
 				if near {
 					fs.set("threshold.near-anchor", 1, q.span)
 					if !slices.Contains(a.crossed, th.id) {
@@ -225,8 +229,9 @@ func (e *Engine) features(a *analysis, ctx *context) *featureSet {
 		if n >= 3 {
 			fs.set("qty.many", 1)
 		}
-		for _, d := range sortedKeys(dims) {
-			fs.set("qty.dim:"+d, 1)
+		slices.Sort(dims)
+		for _, d := range dims {
+			fs.set(d, 1)
 		}
 		if len(dims) >= 2 {
 			fs.set("qty.multidim", 1)
@@ -237,7 +242,7 @@ func (e *Engine) features(a *analysis, ctx *context) *featureSet {
 	}
 	// Numbers without a unit, precision, scientific notation.
 	bare, precise := 0, 0
-	inQty := map[int]bool{}
+	inQty := make([]bool, len(a.toks))
 	for _, q := range a.quantities {
 		for k := q.tok; k < q.next; k++ {
 			inQty[k] = true
@@ -273,12 +278,22 @@ func (e *Engine) features(a *analysis, ctx *context) *featureSet {
 	if a.negative {
 		fs.set("mark.negative", 1)
 	}
-	damp := map[string]int{}
+	// Dampers by kind, counted (a.dampers is in text order).
+	var damp []*phrase
+	var dampN []int
+	refusal, civilian := false, false
 	for _, p := range a.dampers {
-		damp[p.category]++
+		refusal = refusal || p.category == "refusal"
+		civilian = civilian || p.category == "civilian"
+		if k := slices.IndexFunc(damp, func(q *phrase) bool { return q.category == p.category }); k >= 0 {
+			dampN[k]++
+			continue
+		}
+		damp = append(damp, p)
+		dampN = append(dampN, 1)
 	}
-	for _, k := range sortedKeys(damp) {
-		fs.set("damper:"+k, log1p(damp[k]))
+	for k, p := range damp {
+		fs.set(p.feature, log1p(dampN[k]))
 	}
 	if a.money > 0 {
 		fs.set("damper:money", log1p(a.money))
@@ -289,10 +304,10 @@ func (e *Engine) features(a *analysis, ctx *context) *featureSet {
 	if a.asks > 0 {
 		fs.set("question.words", log1p(a.asks))
 	}
-	if damp["refusal"] > 0 && (len(a.quantities) > 0 || bare > 0) {
+	if refusal && (len(a.quantities) > 0 || bare > 0) {
 		fs.set("refusal&data", 1)
 	}
-	if damp["civilian"] > 0 && len(a.quantities) > 0 {
+	if civilian && len(a.quantities) > 0 {
 		fs.set("civilian&qty", 1)
 	}
 	if a.programs > 0 {
@@ -307,8 +322,7 @@ func (e *Engine) features(a *analysis, ctx *context) *featureSet {
 	// The rule score's best window: A, L, Q and their products.
 	var best window
 	for _, wr := range windows(a.toks) {
-		w := e.scoreWindow(a, wr[0], wr[1], ctxCarry(ctx), 0, nil)
-		if w.r > best.r || best.end == 0 {
+		if w := e.scoreWindow(a, wr[0], wr[1], ctxCarry(ctx)); w.r > best.r {
 			best = w
 		}
 	}
@@ -380,9 +394,9 @@ func ctxCarry(ctx *context) map[string]float64 {
 // gramToken is the form a token takes in n-grams: numbers become <num>,
 // a quantity's number and unit become <dim>, so "38 kilonewtons" and
 // "six kilonewtons" share their n-grams.
-func gramToken(a *analysis, i int, qdim map[int]string) string {
-	if d, ok := qdim[i]; ok {
-		return d
+func gramToken(a *analysis, i int, qdim []string, inQty []bool) string {
+	if qdim != nil && inQty[i] {
+		return qdim[i]
 	}
 	if a.toks[i].isNum {
 		return "<num>"
@@ -391,12 +405,14 @@ func gramToken(a *analysis, i int, qdim map[int]string) string {
 }
 
 // ngrams adds hashed word unigrams and bigrams of the normalised text.
-func (e *Engine) ngrams(a *analysis, fs *featureSet, inQty map[int]bool) {
-	qdim := make(map[int]string, len(a.quantities))
-	for _, q := range a.quantities {
-		qdim[q.tok] = "<" + q.unit.dim + ">"
-		for k := q.tok + 1; k < q.next; k++ {
-			qdim[k] = ""
+func (e *Engine) ngrams(a *analysis, fs *featureSet, inQty []bool) {
+	// The n-gram form of each token of a quantity: its dimension, or ""
+	// for the unit words after the number.
+	var qdim []string
+	if len(a.quantities) > 0 {
+		qdim = make([]string, len(a.toks))
+		for _, q := range a.quantities {
+			qdim[q.tok] = q.unit.gram
 		}
 	}
 	prev, prevStart := "<s>", 0
@@ -404,7 +420,7 @@ func (e *Engine) ngrams(a *analysis, fs *featureSet, inQty map[int]bool) {
 		prevStart = a.toks[0].start
 	}
 	for i, t := range a.toks {
-		g := gramToken(a, i, qdim)
+		g := gramToken(a, i, qdim, inQty)
 		if g == "" {
 			continue // the unit words of a quantity
 		}

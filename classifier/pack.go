@@ -93,11 +93,13 @@ type phrase struct {
 	weight   float64
 	text     string
 	rule     string
+	feature  string // the model feature its category names: anchor.cat:…, damper:…
 }
 
 // unit is a compiled unit synonym.
 type unit struct {
 	name, dim      string
+	feature, gram  string // qty.dim:<dim> and <dim>
 	si, off        float64
 	weight         float64
 	canonical      string
@@ -309,7 +311,7 @@ func (c *compiler) compileRest(pf *packFile) {
 				continue
 			}
 			words := strings.Count(n, " ") + 1
-			e.units[n] = unit{name: n, dim: u.Dim, si: u.SI, off: u.Offset, weight: u.Weight, canonical: u.Unit, wordsInSynonym: words}
+			e.units[n] = unit{name: n, dim: u.Dim, feature: "qty.dim:" + u.Dim, gram: "<" + u.Dim + ">", si: u.SI, off: u.Offset, weight: u.Weight, canonical: u.Unit, wordsInSynonym: words}
 			e.maxUnitLen = max(e.maxUnitLen, words)
 		}
 	}
@@ -374,8 +376,10 @@ func (c *compiler) add(p phrase, term, field string, path ...string) string {
 	switch {
 	case p.kind == KindAnchor:
 		p.rule = strings.ToLower(p.category) + "." + p.rule
+		p.feature = "anchor.cat:" + p.category
 	case p.kind == KindDamper:
 		p.rule = "damper." + p.category + ":" + strings.ReplaceAll(n, " ", "_")
+		p.feature = "damper:" + p.category
 	}
 	idx, ok := c.seen[n]
 	if !ok {

@@ -1,7 +1,6 @@
 package classifier
 
 import (
-	"fmt"
 	"slices"
 	"strings"
 )
@@ -294,23 +293,29 @@ func isQuestion(toks []token, text string) bool {
 	return len(toks) > 0 && questionStarts[toks[0].text]
 }
 
-// window is one scored run of sentences.
+// window is the rule score of one run of sentences: R = A × (1 + L + Q)
+// (see the package documentation), kept as features of the model.
 type window struct {
-	first, end int // token range
 	a, l, q, r float64
-	cats       []string
-	rules      []string
-	terms      []string // for the trace
-	carried    bool
 }
 
-// scoreWindow computes A, L and Q for the tokens [first, end); D is the
-// text's framing, shared by every window.
-func (e *Engine) scoreWindow(a *analysis, first, end int, carry map[string]float64, dm float64, trace *[]string) window {
-	w := window{first: first, end: end}
-	anchors := map[string]float64{}
-	terms := map[string]bool{}
+// scoreWindow computes A, L, Q and R for the tokens [first, end), with
+// the call's carried categories counting as anchors.
+func (e *Engine) scoreWindow(a *analysis, first, end int, carry map[string]float64) window {
+	var w window
+	var cats [8]string
+	nc := 0
+	var terms [8]string
+	nt := 0
 	intent, procedure, imperative := 0, 0, false
+	hasCat := func(c string) bool {
+		for _, x := range cats[:nc] {
+			if x == c {
+				return true
+			}
+		}
+		return false
+	}
 	k, _ := slices.BinarySearchFunc(a.hits, first, func(h hit, t int) int { return h.first - t })
 	for _, h := range a.hits[k:] {
 		if h.first >= end {
@@ -318,47 +323,41 @@ func (e *Engine) scoreWindow(a *analysis, first, end int, carry map[string]float
 		}
 		switch h.p.kind {
 		case KindAnchor:
-			anchors[h.p.category] = max(anchors[h.p.category], h.p.weight)
-			if h.p.weight >= 2 {
-				terms[h.p.text] = true
+			w.a = max(w.a, h.p.weight)
+			if nc < len(cats) && !hasCat(h.p.category) {
+				cats[nc] = h.p.category
+				nc++
 			}
-			w.rules = append(w.rules, h.p.rule)
-			w.terms = append(w.terms, fmt.Sprintf("%s(%s %g)", h.p.text, h.p.category, h.p.weight))
+			if h.p.weight >= 2 && nt < len(terms) && !slices.Contains(terms[:nt], h.p.text) {
+				terms[nt] = h.p.text
+				nt++
+			}
 		case KindIntent:
 			intent++
-			w.terms = append(w.terms, "intent:"+h.p.text)
 		case KindProcedure:
 			procedure++
-			w.terms = append(w.terms, "procedure:"+h.p.text)
 			if a.sentStart[h.first] || h.first > 0 && a.sentStart[h.first-1] && politeWord(a.toks[h.first-1].text) {
 				imperative = true
 			}
 		}
 	}
+	carried := false
 	for c, wt := range carry {
-		if _, ok := anchors[c]; !ok && wt > 0 {
-			anchors[c] = wt
-			w.carried = true
+		if wt > 0 && !hasCat(c) {
+			w.a = max(w.a, wt)
+			carried = true
+			if nc < len(cats) {
+				cats[nc] = c
+				nc++
+			}
 		}
 	}
-	for _, wt := range anchors {
-		w.a = max(w.a, wt)
+	if nt > 1 {
+		w.a = min(4, w.a+0.5*float64(nt-1))
 	}
-	// Generic words name a category only when nothing stronger does.
-	for c, wt := range anchors {
-		if wt >= 2 || w.a < 2 {
-			w.cats = append(w.cats, c)
-		}
-	}
-	slices.Sort(w.cats)
-	if n := len(terms); n > 1 {
-		w.a = min(4, w.a+0.5*float64(n-1))
-	}
-	// Q: specificity.
 	nq := 0
 	q := 0.0
-	tol := false
-	var crossed []string
+	tol, crossed := false, false
 	for _, qt := range a.quantities {
 		if qt.tok < first || qt.tok >= end {
 			continue
@@ -366,15 +365,11 @@ func (e *Engine) scoreWindow(a *analysis, first, end int, carry map[string]float
 		nq++
 		q += qt.unit.weight
 		tol = tol || qt.tolerance || qt.rng
-		w.rules = append(w.rules, qt.span.Rule)
-		w.terms = append(w.terms, fmt.Sprintf("%s=%g", qt.span.Rule, qt.si))
 		for _, th := range e.thresholds {
-			if th.dim != qt.unit.dim || !slices.ContainsFunc(th.categories, func(c string) bool { _, ok := anchors[c]; return ok }) {
+			if crossed || th.dim != qt.unit.dim || !slices.ContainsFunc(th.categories, hasCat) {
 				continue
 			}
-			if th.above && qt.si > th.value || !th.above && qt.si < th.value && qt.si > 0 {
-				crossed = append(crossed, th.id)
-			}
+			crossed = th.above && qt.si > th.value || !th.above && qt.si < th.value && qt.si > 0
 		}
 	}
 	if w.a == 0 && nq > 0 {
@@ -386,24 +381,20 @@ func (e *Engine) scoreWindow(a *analysis, first, end int, carry map[string]float
 		}
 	}
 	if nq >= 2 {
-		q += 0.5 // several parameters
+		q += 0.5
 	}
 	if tol {
 		q++
 	}
-	if len(crossed) > 0 {
+	if crossed {
 		q++
-		slices.Sort(crossed)
-		crossed = slices.Compact(crossed)
-		w.rules = append(w.rules, crossed...)
 	}
-	if w.carried && nq > 0 {
-		q++ // the quantity answers the caller's technical question
+	if carried && nq > 0 {
+		q++
 	}
 	for _, t := range a.identifiers {
 		if t >= first && t < end {
 			q++
-			w.rules = append(w.rules, "identifier")
 		}
 	}
 	w.q = min(3, q)
@@ -413,17 +404,7 @@ func (e *Engine) scoreWindow(a *analysis, first, end int, carry map[string]float
 	case procedure == 1 || intent >= 1:
 		w.l = 1
 	}
-	w.r = max(0, w.a*(1+w.l+w.q)+dm)
-	if trace != nil && w.a > 0 {
-		extra := ""
-		if w.carried {
-			extra += " (topic carried from the caller)"
-		}
-		if len(crossed) > 0 {
-			extra += " crosses " + strings.Join(crossed, ", ")
-		}
-		*trace = append(*trace, fmt.Sprintf("window tokens %d–%d {%s}: A=%.1f L=%.0f Q=%.1f D=%.0f → R=%.2f%s", first, end, strings.Join(w.terms, " "), w.a, w.l, w.q, dm, w.r, extra))
-	}
+	w.r = w.a * (1 + w.l + w.q)
 	return w
 }
 
