@@ -15,48 +15,68 @@
 // "plus or minus point one", "one e minus seven", "3 × 10⁵", "1e-10",
 // ranges "8-12"). Normalize shows the result; it is idempotent.
 //
-// The rule pack (pack.go, packs/default.yaml, embedded) is versioned YAML:
-// anchors per USML category and ECCN with weights 1–3, lifecycle and
-// procedure cues, units with their dimension and SI value, CCL parameter
-// thresholds, identifier shapes, strong, weak and negative markings, and
-// kinds of dampers. Every term is normalised like the text and compiled
-// into one Aho-Corasick automaton, so one pass finds every term; numbers
-// are then paired with units and converted to SI so thresholds compare
-// ("0.01 deg/hr" is 4.8e-8 rad/s, under 7A002's 0.5 °/h).
+// The bundle (bundle.go; packs/, embedded) is three parts pinned by
+// SHA-256 in manifest.json, so that one detached signature over the
+// manifest covers all of them:
 //
-// Scoring (score.go) follows the domain notes' model per window: a window
-// is a run of whole sentences ending at each sentence, at most 48 tokens,
-// so anchors, intent and quantities combine only when they are close.
+//   - the rule pack (packs/default.yaml): what to look for — anchors per
+//     USML category and ECCN with their tier (3 defense-specific, 2
+//     dual-use, 1 generic), lifecycle and procedure language, general
+//     engineering vocabulary, units with their dimension and SI value,
+//     CCL parameter thresholds, identifier shapes, strong, weak and
+//     negative markings, and kinds of dampers (public, textbook,
+//     marketing, business, workplace, history, refusal, civilian);
+//   - the lexicon (packs/lexicon.yaml), generated from the USML (22 CFR
+//     121.1) and the CCL (15 CFR 774 Supp. 1) by classifier/internal/lexgen
+//     from the excerpts and curation in classifier/lexicon, merged into the
+//     pack's anchors, thresholds and markings;
+//   - the model (packs/model.json), trained by `voicegw classify train`.
 //
-//	R = A × (1 + L + Q) + D
+// Every term is normalised like the text and compiled into one
+// Aho-Corasick automaton, so one pass finds every term; numbers are then
+// paired with units and converted to SI so thresholds compare ("0.01
+// deg/hr" is 4.8e-8 rad/s, under 7A002's 0.5 °/h).
 //
-// A is the strongest anchor (3 defense-specific, 2 dual-use, 1 generic),
-// plus 0.5 for each further distinct anchor of weight 2 or 3, at most 4; a
-// quantity with no anchor counts as A = 1. L is 1 for a lifecycle verb and
-// 2 for procedure language (an imperative, or several procedure cues). Q is
-// the unit weights of the numbers with units, +0.5 for several, +1 for a
-// tolerance or range, +1 for a CCL threshold crossed near an anchor of its
-// category, +1 for a quantity answering a carried topic, +1 per identifier,
-// at most 3. D frames the whole text: -1 per damper match (fiction, history
-// and refusals -2), -1 for money, -1 for a question, -2 for a
-// public-release marking, at least -3. The text's score is its best
-// window's. A strong marking blocks by itself (unless it is only asked
-// about). For a foreign or unknown party R ≥ redact (7) redacts and R ≥
-// block (10) blocks; a verified U.S. person is always allowed, and the
-// decision still reports Controlled and the markings for the audit log.
+// Scoring (features.go, model.go, decide.go) is a regularised logistic
+// regression, p = σ(Σ wᵢxᵢ), over interpretable features — lexicon hits by
+// tier and category, lifecycle and procedure language, quantities by
+// dimension, thresholds crossed near an anchor of their category,
+// tolerances, bare and precise numbers, identifiers (part, drawing,
+// revision, ECCN, pin and connector references), program names, strong,
+// weak and negative markings, dampers by kind, questions, code, the
+// session's carried topic, and the rule score of the best window of
+// sentences (R = A × (1 + L + Q): anchor strength, lifecycle language,
+// specificity) with its products — and hashed word unigrams and bigrams
+// of the normalised text, numbers read as <num> and quantities as their
+// dimension ("<force>"). Training (train.go, trainbundle.go) is AdaGrad
+// over balanced classes in a seeded order, so the same data gives the
+// same model; the threshold is chosen on leave-one-file-out predictions
+// (each file a writer the fold's model has not seen).
 //
-// Redaction (redact.go) replaces the quantities, identifiers and numbers
-// of every window at or above the redact threshold with "[redacted]"; a
-// window whose score comes from words alone loses its sentences.
+// A text is controlled at p ≥ the model's threshold. A verified U.S.
+// person is always allowed (the decision still reports Controlled and the
+// markings for the audit log). For a foreign or unknown party a
+// controlled text is blocked when it carries a strong export-control
+// marking or gives instructions (procedure language), and otherwise
+// redacted (redact.go: its numbers, quantities, identifiers and pin
+// references become "[redacted]"), unless the redacted text still scores
+// controlled, which blocks it too.
 //
-// A Session (session.go) adds a call's context: the anchors of each text
-// (weight ≥ 2) stay live for the next texts at the text's anchor strength,
+// Every decision reports its largest contributions (Explanation: feature,
+// value, weight, share of the logit and the spans that produced it).
+// N-gram features are named by their hash bucket ("ngram:1a2b"), so
+// decisions, rule lists and audit records never carry the text;
+// Engine.WithTrace adds a readable trace that quotes it, for local use.
+//
+// A Session (session.go) adds a call's context: the dual-use and
+// defense-specific anchors of each text stay live for the next texts,
 // decaying ×0.6 per text until below 0.9 (about three sentences for a
-// Tier-1 anchor), so "about forty five kilonewtons" after "what thrust does
-// the motor make" is caught; and a per-category accumulator sums the scores
-// of texts allowed with R ≥ 4, halving every five caller turns, and blocks
-// and escalates once a category reaches the pack's accumulator threshold
-// (15): piecemeal extraction.
+// Tier-1 anchor), and are read before the next text ("rocket motor,
+// thrust. It makes about forty five kilonewtons."), so a context-only
+// release is scored with its topic; and a per-category accumulator sums
+// the probabilities of allowed texts with p ≥ 0.25, halving every five
+// caller turns, and blocks and escalates once a category reaches the
+// model's accumulator threshold: piecemeal extraction.
 package classifier
 
 import (
