@@ -120,6 +120,7 @@ type Lexicon struct {
 	Weak       []string
 	Negative   []string
 	Extracted  map[string]int // category → number of terms taken from the sources
+	Skipped    []string       // curated terms dropped because they are in the stop list
 }
 
 var (
@@ -273,7 +274,7 @@ func ReadCuration(path string) (*Curation, error) {
 }
 
 // PackUnits reads the dimensions of the units in a rule pack and the
-// unit names of each dimension.
+// unit names (lowercased) of each dimension.
 func PackUnits(path string) (map[string][]string, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
@@ -291,8 +292,9 @@ func PackUnits(path string) (map[string][]string, error) {
 	}
 	dims := map[string][]string{}
 	for _, u := range p.Units {
-		dims[u.Dim] = append(dims[u.Dim], u.Unit)
-		dims[u.Dim] = append(dims[u.Dim], u.Names...)
+		for _, n := range u.Names { // the names the classifier parses
+			dims[u.Dim] = append(dims[u.Dim], strings.ToLower(n))
+		}
 	}
 	return dims, nil
 }
@@ -361,20 +363,17 @@ func Build(paras []Paragraph, cur *Curation, dims map[string][]string) (*Lexicon
 		}
 		return false
 	}
-	// 1. Phrases extracted from the regulation text.
+	// 1. Phrases extracted from the regulation text; kept when one of
+	// their words is also a word of the category's curated vocabulary (a
+	// phrase that shares nothing with it is mostly boilerplate that the
+	// stop list missed), or when the regulation spells it as an acronym.
+	type cand struct{ cat, term string }
+	var extracted []cand
 	for _, p := range paras {
 		for _, term := range x.phrases(p.Text) {
-			if excluded(p.Category, term) {
-				continue
+			if !excluded(p.Category, term) {
+				extracted = append(extracted, cand{p.Category, term})
 			}
-			tier := 2
-			if !strings.Contains(term, " ") {
-				tier = 1
-			}
-			if tiers[p.Category][term] == 0 {
-				lex.Extracted[p.Category]++
-			}
-			set(p.Category, term, tier)
 		}
 	}
 	// 2. Curated terms, with their citations; a curated tier replaces an
@@ -390,7 +389,8 @@ func Build(paras []Paragraph, cur *Curation, dims map[string][]string) (*Lexicon
 						return nil, fmt.Errorf("curation: %s: %q is empty after normalisation", cat, t)
 					}
 					if x.stop[term] {
-						return nil, fmt.Errorf("curation: %s: %q is in the stop list", cat, t)
+						lex.Skipped = append(lex.Skipped, cat+": "+term)
+						continue // the stop list wins over the curation
 					}
 					curated[cat][term] = max(curated[cat][term], tier)
 				}
@@ -404,6 +404,36 @@ func Build(paras []Paragraph, cur *Curation, dims map[string][]string) (*Lexicon
 			}
 			tiers[cat][term] = tier
 		}
+	}
+	vocab := map[string]map[string]bool{}
+	for cat, m := range curated {
+		vocab[cat] = map[string]bool{}
+		for term := range m {
+			for _, w := range strings.Fields(term) {
+				if !x.stop[w] && !common[w] && len(w) > 2 {
+					vocab[cat][x.singular(w)] = true
+				}
+			}
+		}
+	}
+	for _, c := range extracted {
+		if _, ok := tiers[c.cat][c.term]; ok {
+			continue
+		}
+		words := strings.Fields(c.term)
+		ok := len(words) == 1 // acronyms and long names, see phrases
+		for _, w := range words {
+			ok = ok || vocab[c.cat][x.singular(w)]
+		}
+		if !ok {
+			continue
+		}
+		tier := 2
+		if len(words) == 1 {
+			tier = 1
+		}
+		set(c.cat, c.term, tier)
+		lex.Extracted[c.cat]++
 	}
 	// 3. Tier overrides, then spoken variants.
 	for cat, cc := range cur.Categories {
@@ -457,7 +487,7 @@ func Build(paras []Paragraph, cur *Curation, dims map[string][]string) (*Lexicon
 			q = th.Below
 		}
 		_, unit, ok := QuantityUnit(q)
-		if !ok || !slices.Contains(names, unit) {
+		if !ok || !slices.Contains(names, strings.ToLower(unit)) {
 			return nil, fmt.Errorf("curation: threshold %s: %q is not a number and a %s unit of the pack", th.ID, q, th.Dim)
 		}
 		for _, c := range th.Categories {
@@ -505,10 +535,11 @@ func newExtractor(c *Curation) *extractor {
 var (
 	quoteRep = strings.NewReplacer("“", " ", "”", " ", "\"", " ", "‘", " ", "’", " ", "`", " ", "—", ";", "–", "-", "\u00a0", " ")
 	// Citations and identifiers: "(a)(1)", "9A610.x", "paragraph (b)".
-	citeRe  = regexp.MustCompile(`\([a-z0-9]{1,5}\)|\b[0-9][a-e][0-9]{3}(\.[a-z0-9]+)*\b|\b[a-z]\.[0-9]+(\.[a-z0-9]+)*\.?`)
-	splitRe = regexp.MustCompile(`[;:,.()\[\]{}!?=<>±%§*+]|\s-\s|\s/\s`)
-	wordRe  = regexp.MustCompile(`^[a-z][a-z'/&-]*[a-z]$|^[a-z]$`)
-	spaceRe = regexp.MustCompile(`\s+`)
+	citeRe    = regexp.MustCompile(`\([a-z0-9]{1,5}\)|\b[0-9][a-e][0-9]{3}(\.[a-z0-9]+)*\b|\b[a-z]\.[0-9]+(\.[a-z0-9]+)*\.?`)
+	splitRe   = regexp.MustCompile(`[;:,.()\[\]{}!?=<>±%§*+]|\s-\s|\s/\s`)
+	acronymRe = regexp.MustCompile(`\b[A-Z][A-Z0-9/-]*[A-Z0-9]s?\b`)
+	wordRe    = regexp.MustCompile(`^[a-z][a-z'/&-]*[a-z]$|^[a-z]$`)
+	spaceRe   = regexp.MustCompile(`\s+`)
 )
 
 // norm lowercases, collapses spaces and puts the last word in singular.
@@ -557,7 +588,15 @@ func (x *extractor) singular(w string) string {
 }
 
 // phrases splits a paragraph into normalised candidate noun phrases.
+//
+// A single word is kept only when the regulation writes it as an acronym
+// ("HMX", "SLVs") or it is a long technical name (ten letters or more,
+// e.g. "microbolometer"): other lone words are mostly generic.
 func (x *extractor) phrases(text string) []string {
+	acronyms := map[string]bool{}
+	for _, a := range acronymRe.FindAllString(text, -1) {
+		acronyms[x.singular(strings.ToLower(strings.TrimSuffix(a, "s")))] = true
+	}
 	t := " " + strings.ToLower(quoteRep.Replace(text)) + " "
 	for _, b := range x.boiler {
 		t = strings.ReplaceAll(t, b, " ; ")
@@ -568,7 +607,7 @@ func (x *extractor) phrases(text string) []string {
 	for _, frag := range splitRe.Split(t, -1) {
 		var run []string
 		emit := func() {
-			if p := x.clean(run); p != "" && !seen[p] {
+			if p := x.clean(run); p != "" && !seen[p] && (strings.Contains(p, " ") || acronyms[p] || len(p) >= 10) {
 				seen[p] = true
 				out = append(out, p)
 			}
@@ -595,7 +634,7 @@ func (x *extractor) clean(run []string) string {
 	for len(run) > 1 && x.trail[x.singular(run[len(run)-1])] {
 		run = run[:len(run)-1]
 	}
-	if len(run) == 0 || len(run) > 5 {
+	if len(run) == 0 || len(run) > 3 {
 		return ""
 	}
 	if len(run) == 1 && len(run[0]) < 3 {
@@ -763,6 +802,19 @@ func romanValue(r string) int {
 	return n
 }
 
+// Unique is the number of distinct terms over all categories.
+func (l *Lexicon) Unique() int {
+	seen := map[string]bool{}
+	for _, tiers := range l.Anchors {
+		for _, terms := range tiers {
+			for _, t := range terms {
+				seen[t] = true
+			}
+		}
+	}
+	return len(seen)
+}
+
 // Count is the number of terms of a category.
 func (l *Lexicon) Count(cat string) int {
 	n := 0
@@ -781,6 +833,10 @@ func (l *Lexicon) Summary(w io.Writer) {
 		fmt.Fprintf(w, "%-12s %4d  (t3 %d, t2 %d, t1 %d; %d from the sources)\n", cat, n,
 			len(l.Anchors[cat][3]), len(l.Anchors[cat][2]), len(l.Anchors[cat][1]), l.Extracted[cat])
 	}
-	fmt.Fprintf(w, "%d terms in %d categories, %d thresholds, %d markings\n", total, len(l.Anchors), len(l.Thresholds),
+	if len(l.Skipped) > 0 {
+		sort.Strings(l.Skipped)
+		fmt.Fprintf(w, "curated terms in the stop list, left out: %s\n", strings.Join(l.Skipped, "; "))
+	}
+	fmt.Fprintf(w, "%d terms (%d distinct) in %d categories, %d thresholds, %d markings\n", total, l.Unique(), len(l.Anchors), len(l.Thresholds),
 		len(l.Strong)+len(l.Weak)+len(l.Negative))
 }
