@@ -377,6 +377,9 @@ func (e *Engine) features(a *analysis, ctx *context) *featureSet {
 	if a.code > 0 {
 		fs.set("code", log1p(a.code))
 	}
+	if a.blobs > 0 {
+		fs.set("encoded", log1p(a.blobs))
+	}
 	fs.set("len", math.Log1p(float64(len(a.toks)))/5)
 	e.ngrams(a, fs, inQty)
 	return fs

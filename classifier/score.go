@@ -51,6 +51,7 @@ type analysis struct {
 	crossed     []string // CCL thresholds crossed near an anchor of their category
 	programs    int      // "project X", "program X", "block 3": a named program or variant
 	names       int      // capitalised names inside a sentence: products, programs
+	blobs       int      // runs that read as base64 or hex encodings
 }
 
 func (e *Engine) analyze(text string) *analysis {
@@ -143,6 +144,7 @@ func (e *Engine) analyze(text string) *analysis {
 	}
 	a.question = isQuestion(toks, text)
 	a.code = codeLines(text)
+	a.blobs = encodedRuns(text)
 	for i, t := range toks {
 		if askWords[t.text] || i+1 < len(toks) && askPairs[t.text+" "+toks[i+1].text] {
 			a.asks++
@@ -549,4 +551,44 @@ func properName(raw string) bool {
 		}
 	}
 	return lower > 0
+}
+
+// encodedRuns counts runs of 16 or more characters that read as an
+// encoding: hexadecimal digits (with an optional 0x), or the base64
+// alphabet with both cases and a digit or padding. Text that hides behind
+// an encoding is a signal of its own, decoded or not.
+func encodedRuns(text string) int {
+	n := 0
+	for i := 0; i < len(text); {
+		j := i
+		hex, b64, upper, lower, digit, pad := true, true, false, false, false, false
+		for j < len(text) {
+			c := text[j]
+			isHex := c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F'
+			isB64 := c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c == '+' || c == '/' || c == '-' || c == '_' || c == '='
+			if !isHex && !isB64 {
+				break
+			}
+			hex = hex && isHex
+			b64 = b64 && isB64
+			upper = upper || c >= 'A' && c <= 'Z'
+			lower = lower || c >= 'a' && c <= 'z'
+			digit = digit || c >= '0' && c <= '9'
+			pad = pad || c == '='
+			j++
+		}
+		run := text[i:j]
+		run = strings.TrimPrefix(strings.TrimPrefix(run, "0x"), "0X")
+		switch {
+		case len(run) >= 16 && hex && digit:
+			n++
+		case len(run) >= 16 && b64 && upper && lower && (digit || pad):
+			n++
+		}
+		if j == i {
+			j++
+		}
+		i = j
+	}
+	return n
 }
