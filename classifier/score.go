@@ -292,8 +292,19 @@ func isQuestion(toks []token, text string) bool {
 	if strings.HasSuffix(strings.TrimSpace(text), "?") {
 		return true
 	}
-	return len(toks) > 0 && questionStarts[toks[0].text]
+	// Spoken questions start after fillers: "and how quiet is it", "ok
+	// so what's the pitch".
+	for _, t := range toks {
+		if !questionFillers[t.text] {
+			return questionStarts[t.text]
+		}
+	}
+	return false
 }
+
+var questionFillers = map[string]bool{"and": true, "so": true, "um": true, "uh": true, "ok": true, "okay": true, "right": true,
+	"yeah": true, "yes": true, "hi": true, "hey": true, "well": true, "also": true, "then": true, "oh": true, "hmm": true,
+	"quick": true, "question": true, "but": true, "sorry": true}
 
 // window is the rule score of one run of sentences: R = A × (1 + L + Q)
 // (see the package documentation), kept as features of the model.
