@@ -171,6 +171,8 @@ func (e *Engine) features(a *analysis, ctx *context) *featureSet {
 		case KindTechnical:
 			technical++
 			techSpans = append(techSpans, h.span)
+		case KindCue:
+			fs.set(h.p.feature, 1, h.span)
 		case KindMarking:
 			fs.set("mark.strong", 1, h.span)
 		case KindWeak:

@@ -32,7 +32,13 @@ type packFile struct {
 	// Technical is general engineering vocabulary (no category): the
 	// language of specifications, tuning and test, which technical data
 	// and civilian engineering share.
-	Technical []string            `yaml:"technical"`
+	Technical []string `yaml:"technical"`
+	// Cues are phrase lists that frame a text without naming an article:
+	// sensitivity (the speaker knows it should not travel: "keep it off
+	// the partner slides"), military (defense context: "the program
+	// office", "the fleet"), evasion (a release dressed as a non-answer:
+	// "here's the gist", "not typing the real figure").
+	Cues      map[string][]string `yaml:"cues"`
 	Dampers   map[string][]string `yaml:"dampers"`
 	// DamperWeights is what one match of a damper kind subtracts
 	// (default 1).
@@ -84,6 +90,7 @@ const (
 	KindNegative  = "negative-marking"
 	KindDamper    = "damper"
 	KindTechnical = "technical"
+	KindCue       = "cue"
 )
 
 // phrase is one lexicon entry.
@@ -267,6 +274,17 @@ func (c *compiler) compileRest(pf *packFile) {
 	for i, s := range pf.Technical {
 		c.add(phrase{kind: KindTechnical, weight: 1}, s, fmt.Sprintf("technical[%d]", i), "technical", strconv.Itoa(i))
 	}
+	for _, kind := range sortedKeys(pf.Cues) {
+		switch kind {
+		case "sensitivity", "military", "evasion":
+		default:
+			c.bad("cues."+kind, "want sensitivity, military or evasion", "cues", kind)
+			continue
+		}
+		for i, s := range pf.Cues[kind] {
+			c.add(phrase{kind: KindCue, category: kind, weight: 1}, s, fmt.Sprintf("cues.%s[%d]", kind, i), "cues", kind, strconv.Itoa(i))
+		}
+	}
 	for _, kind := range sortedKeys(pf.DamperWeights) {
 		if _, ok := pf.Dampers[kind]; !ok {
 			c.bad("damper_weights."+kind, "no damper list of this kind", "damper_weights", kind)
@@ -380,6 +398,9 @@ func (c *compiler) add(p phrase, term, field string, path ...string) string {
 	case p.kind == KindDamper:
 		p.rule = "damper." + p.category + ":" + strings.ReplaceAll(n, " ", "_")
 		p.feature = "damper:" + p.category
+	case p.kind == KindCue:
+		p.rule = "cue." + p.category + ":" + strings.ReplaceAll(n, " ", "_")
+		p.feature = "cue:" + p.category
 	}
 	idx, ok := c.seen[n]
 	if !ok {

@@ -64,6 +64,9 @@ type Config struct {
 	// the deemed-export classifier with its embedded rule pack, auditing
 	// to Audit.
 	Policy Policy
+	// Classifier is the deemed-export classifier of the default Policy
+	// (a loaded bundle). Default the bundle embedded in the binary.
+	Classifier *classifier.Engine
 	// Audit receives the default policy's decision records. Default JSON
 	// lines on standard error.
 	Audit *telemetry.Audit
@@ -249,9 +252,12 @@ func (c *Config) setDefaults() error {
 		c.Audit = telemetry.NewAudit(os.Stderr, nil)
 	}
 	if c.Policy == nil {
-		eng, err := classifier.Default()
-		if err != nil {
-			return fmt.Errorf("policy: embedded rule pack: %w", err)
+		eng := c.Classifier
+		if eng == nil {
+			var err error
+			if eng, err = classifier.Default(); err != nil {
+				return fmt.Errorf("policy: embedded classifier bundle: %w", err)
+			}
 		}
 		c.Policy = &ClassifierPolicy{Engine: eng, Audit: c.Audit}
 	}

@@ -22,6 +22,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/voicegw/voicegw/classifier"
+
 	"go.yaml.in/yaml/v3"
 )
 
@@ -34,7 +36,23 @@ type Config struct {
 	Tokens   Tokens    `yaml:"tokens"`
 	Backends []Backend `yaml:"backends"`
 	Tenants  []Tenant  `yaml:"tenants"`
+	// Classifier selects the deemed-export classifier bundle.
+	Classifier Classifier `yaml:"classifier"`
 }
+
+// Classifier selects the deemed-export classifier.
+type Classifier struct {
+	// Bundle is a classifier bundle directory (manifest.json pinning the
+	// rule pack, the lexicon and the model by SHA-256) or a rule pack
+	// YAML file. Default the bundle embedded in the binary. It is loaded
+	// and checked with the config, so a bad bundle is a config error.
+	Bundle string `yaml:"bundle"`
+
+	engine *classifier.Engine
+}
+
+// Engine is the loaded bundle, or nil for the embedded one.
+func (c Classifier) Engine() *classifier.Engine { return c.engine }
 
 // Listen is where the gateway serves.
 type Listen struct {

@@ -348,3 +348,50 @@ func FuzzLoad(f *testing.F) {
 		}
 	})
 }
+
+// TestClassifierBundle: classifier.bundle is loaded with the config; a
+// bundle whose part does not match its manifest is a config error naming
+// the field and the file.
+func TestClassifierBundle(t *testing.T) {
+	exampleEnv(t)
+	base, err := os.ReadFile("../examples/voicegw.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	for _, name := range []string{"manifest.json", "default.yaml", "lexicon.yaml", "model.json"} {
+		b, err := os.ReadFile(filepath.Join("../classifier/packs", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, name), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cfgPath := filepath.Join(t.TempDir(), "voicegw.yaml")
+	write := func() {
+		t.Helper()
+		if err := os.WriteFile(cfgPath, append(append([]byte{}, base...), []byte("\nclassifier:\n  bundle: "+dir+"\n")...), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write()
+	c, err := Load(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Classifier.Engine() == nil || c.Classifier.Engine().Model() == nil {
+		t.Fatal("bundle not loaded")
+	}
+	f, err := os.OpenFile(filepath.Join(dir, "model.json"), os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteString(" ")
+	f.Close()
+	write()
+	_, err = Load(cfgPath)
+	if err == nil || !strings.Contains(err.Error(), "classifier.bundle") || !strings.Contains(err.Error(), "model.json: sha256") {
+		t.Errorf("tampered bundle: %v", err)
+	}
+}

@@ -11,6 +11,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/voicegw/voicegw/classifier"
 )
 
 // namePattern is what tenant ids and backend names may be: they go into
@@ -31,6 +33,13 @@ func (c *Config) validate() []Problem {
 		ps.add("audit.salt", "%v", err)
 	}
 	c.validateRedis(&ps)
+	if c.Classifier.Bundle != "" {
+		eng, err := classifier.Load(c.Classifier.Bundle)
+		if err != nil {
+			ps.add("classifier.bundle", "%v", err)
+		}
+		c.Classifier.engine = eng
+	}
 	if err := c.Tokens.SigningKey.resolve(); err != nil {
 		ps.add("tokens.signing_key", "%v", err)
 	} else if n := len(c.Tokens.SigningKey.Value()); n > 0 && n < 32 {

@@ -17,6 +17,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/voicegw/voicegw/classifier"
 	"github.com/voicegw/voicegw/gateway"
 	"github.com/voicegw/voicegw/gateway/backends"
 	"github.com/voicegw/voicegw/loadtest/sim"
@@ -38,6 +39,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	logFormat := fs.String("log-format", "text", "log format: text or json")
 	sipAddr := fs.String("sip", "", "dev mode: SIP listen address (UDP and TCP), e.g. 127.0.0.1:5060; the dev trunk accepts calls from 127.0.0.0/8 to any number")
 	rtpPorts := fs.String("rtp-ports", "20000-29999", "dev mode: RTP port range for SIP calls")
+	bundle := fs.String("classifier", "", "dev mode: classifier bundle directory or rule pack file (default: the embedded bundle)")
 	usPerson := fs.Bool("dev-us-person", false, "dev mode: attest the dev caller as a verified U.S. person (default: unknown)")
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -100,16 +102,25 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 			}},
 		}
 	}
+	var eng *classifier.Engine
+	if *bundle != "" {
+		var err error
+		if eng, err = classifier.Load(*bundle); err != nil {
+			fmt.Fprintf(stderr, "voicegw serve: --classifier: %v\n", err)
+			return 2
+		}
+	}
 	srv, err := gateway.New(gateway.Config{
-		HTTPAddr: *httpAddr,
-		SIP:      sipCfg,
-		ICE:      gateway.ICEConfig{UDPAddr: media, LoopbackOnly: loopback},
-		ASR:      backends.ASRConfig{Endpoint: backends.Endpoint{Name: "sim-asr", URL: simURL, Model: "sim-whisper"}},
-		LLM:      backends.LLMConfig{Endpoint: backends.Endpoint{Name: "sim-llm", URL: simURL, Model: "sim-llm"}},
-		TTS:      backends.TTSConfig{Endpoint: backends.Endpoint{Name: "sim-tts", URL: simURL, Model: "sim-tts"}, Voice: "sim"},
-		Pipeline: gateway.PipelineConfig{SystemPrompt: devSystemPrompt, Greeting: *greeting},
-		Auth:     gateway.StaticTokens{tok: {Tenant: "dev", Subject: "dev-caller", USPerson: *usPerson, AttestedBy: attested}},
-		Logger:   log,
+		Classifier: eng,
+		HTTPAddr:   *httpAddr,
+		SIP:        sipCfg,
+		ICE:        gateway.ICEConfig{UDPAddr: media, LoopbackOnly: loopback},
+		ASR:        backends.ASRConfig{Endpoint: backends.Endpoint{Name: "sim-asr", URL: simURL, Model: "sim-whisper"}},
+		LLM:        backends.LLMConfig{Endpoint: backends.Endpoint{Name: "sim-llm", URL: simURL, Model: "sim-llm"}},
+		TTS:        backends.TTSConfig{Endpoint: backends.Endpoint{Name: "sim-tts", URL: simURL, Model: "sim-tts"}, Voice: "sim"},
+		Pipeline:   gateway.PipelineConfig{SystemPrompt: devSystemPrompt, Greeting: *greeting},
+		Auth:       gateway.StaticTokens{tok: {Tenant: "dev", Subject: "dev-caller", USPerson: *usPerson, AttestedBy: attested}},
+		Logger:     log,
 	})
 	if err != nil {
 		fmt.Fprintf(stderr, "voicegw serve: %v\n", err)

@@ -147,6 +147,8 @@ func serveConfig(ctx context.Context, path string, log *slog.Logger, stdout, std
 		Routes:    map[string]http.Handler{"POST /v1/tokens": tenants.TokensHandler(auth, limiter, log.With("component", "tokens"))},
 		Logger:    log,
 		Audit:     telemetry.NewAudit(auditW, salt),
+		// nil: the embedded bundle.
+		Classifier: cfg.Classifier.Engine(),
 	})
 	if err != nil {
 		fmt.Fprintf(stderr, "voicegw serve: %v\n", err)
