@@ -50,6 +50,12 @@ func (e *Engine) decide(text string, a *analysis, party Party, dir Direction, ct
 			cats[c] = true
 		}
 	}
+	// An ECCN or USML citation names its category.
+	for _, ti := range a.identifiers {
+		if c := citedCategory(a.toks[ti].text); c != "" {
+			cats[c] = true
+		}
+	}
 	if len(a.markings) > 0 {
 		cats["marking"] = true
 	}
@@ -177,4 +183,17 @@ func spanText(text string, spans []Span) string {
 		return ""
 	}
 	return " [" + strings.Join(parts, " ") + "]"
+}
+
+// citedCategory returns the ECCN category an identifier token cites
+// ("3a001.b.2" → "EAR-3A001"), or "".
+func citedCategory(tok string) string {
+	e, _, _ := strings.Cut(tok, ".")
+	if !eccnShape(e) {
+		return ""
+	}
+	if c := "EAR-" + strings.ToUpper(e); validCategory(c) {
+		return c
+	}
+	return ""
 }

@@ -162,6 +162,10 @@ func (e *Engine) features(a *analysis, ctx *context) *featureSet {
 		case KindIntent:
 			intent++
 			intentSpans = append(intentSpans, h.span)
+			if a.sentStart[h.first] || h.first > 0 && a.sentStart[h.first-1] && politeWord(a.toks[h.first-1].text) {
+				imperative = true // "bypass the safe and arm device …"
+				procSpans = append(procSpans, h.span)
+			}
 		case KindProcedure:
 			procedure++
 			procSpans = append(procSpans, h.span)

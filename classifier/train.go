@@ -86,8 +86,9 @@ type TrainOptions struct {
 	L2Hashed float64 // L2 penalty on hashed n-grams (default 1e-2)
 	HashBits int     // hashed table size, 2^bits (default 16)
 	Seed     uint64  // shuffling seed (default 1)
-	// TargetFPR is the largest false-positive rate the redact threshold
-	// may give on the training fit (default 0.02).
+	// TargetFPR is the largest false-positive rate the threshold may give
+	// on the leave-one-file-out predictions, texts of writers the fold's
+	// model has not seen (default 0.04).
 	TargetFPR float64
 	Version   string // model version (default "dev")
 }
@@ -112,7 +113,7 @@ func (o TrainOptions) withDefaults() TrainOptions {
 		o.Seed = 1
 	}
 	if o.TargetFPR == 0 {
-		o.TargetFPR = 0.02
+		o.TargetFPR = 0.04
 	}
 	if o.Version == "" {
 		o.Version = "dev"
