@@ -38,8 +38,8 @@ type packFile struct {
 	// the partner slides"), military (defense context: "the program
 	// office", "the fleet"), evasion (a release dressed as a non-answer:
 	// "here's the gist", "not typing the real figure").
-	Cues      map[string][]string `yaml:"cues"`
-	Dampers   map[string][]string `yaml:"dampers"`
+	Cues    map[string][]string `yaml:"cues"`
+	Dampers map[string][]string `yaml:"dampers"`
 	// DamperWeights is what one match of a damper kind subtracts
 	// (default 1).
 	DamperWeights map[string]float64 `yaml:"damper_weights"`
