@@ -38,7 +38,7 @@ bench:
 FUZZTIME ?= 30s
 FUZZ_TARGETS = gateway:FuzzSentenceSplitter gateway:FuzzSIPDatagram gateway:FuzzChooseCodec \
 	gateway/backends:FuzzParseSSE gateway/backends:FuzzDecodeRealtimeEvent media:FuzzReadWAV \
-	classifier:FuzzNormalize classifier:FuzzClassify classifier:FuzzParsePack \
+	classifier:FuzzNormalize classifier:FuzzClassify classifier:FuzzParsePack classifier:FuzzLoadBundle \
 	sipmedia:FuzzNegotiate sipmedia:FuzzStreamPacket tenants:FuzzLoad
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \

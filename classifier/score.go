@@ -569,6 +569,20 @@ func properName(raw string) bool {
 // alphabet with both cases and a digit or padding. Text that hides behind
 // an encoding is a signal of its own, decoded or not.
 func encodedRuns(text string) int {
+	// Fast path: no run of 16 bytes without a space or punctuation.
+	run, long := 0, false
+	for i := 0; i < len(text) && !long; i++ {
+		switch c := text[i]; {
+		case c >= '0' && c <= '9', c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c == '+', c == '/', c == '=', c == '-', c == '_':
+			run++
+			long = run >= 16
+		default:
+			run = 0
+		}
+	}
+	if !long {
+		return 0
+	}
 	n := 0
 	for i := 0; i < len(text); {
 		j := i
