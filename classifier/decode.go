@@ -40,6 +40,9 @@ func decodeAt(text string, i, depth int) (toks []token, end int, kind string) {
 		for j < len(text) && isB64(text[j]) {
 			j++
 		}
+		if j+2-i < minEncodedRun {
+			return nil, 0, "" // a word like any other
+		}
 		raw, end, kind = decodeB64Run(text, i, j)
 		if raw == nil {
 			j = i
@@ -263,7 +266,7 @@ func rewriteRuns(text string, toks []token, depth int) []token {
 	// reads as one reversed or rotated.
 	hit := false
 	for _, t := range toks {
-		if w, ok := classifyRunWord(t, false); ok && !w.fwd && (w.rev == 2 || w.rot == 2) {
+		if strongReading(t.text) {
 			hit = true
 			break
 		}
@@ -346,6 +349,32 @@ var unitWords = map[string]bool{"deg": true, "db": true, "dbm": true, "dbi": tru
 	"kpa": true, "gpa": true, "ns": true, "µs": true, "us": true, "kv": true, "ma": true, "lb": true, "lbf": true,
 	"ppm": true, "rms": true, "deg/s": true, "deg/h": true, "deg/hr": true, "mm/s": true, "m/s": true, "km/s": true,
 	"km/h": true, "w/k": true, "krad": true, "rad": true, "si": true, "isp": true, "gy": true, "kg/m3": true, "n·m": true, "in-lb": true, "ft-lb": true, "mrad/s": true}
+
+// strongReading reports a word, not a common word itself, that is a
+// common word or a unit reversed or rotated: the cheap test, one lookup,
+// that keeps ordinary text off the run search.
+func strongReading(s string) bool {
+	return len(s) >= 2 && strongReadings[s] && !knownWord(s) && !unitWords[s]
+}
+
+// strongReadings holds the common words of four letters or more reversed
+// and rotated, the units reversed and the function words reversed.
+var strongReadings = func() map[string]bool {
+	m := make(map[string]bool, 3*len(commonWords))
+	for w := range commonWords {
+		if len(w) >= 4 && isAlpha(w) {
+			m[reverseRunes(w)] = true
+			m[rot13(w)] = true
+		}
+	}
+	for u := range unitWords {
+		m[reverseRunes(u)] = true
+	}
+	for f := range reversedFunctionWords {
+		m[f] = true
+	}
+	return m
+}()
 
 // classifyRunWord looks a token up forwards, reversed and rotated (unless
 // it is a common word and full is false). ok is false for numbers and

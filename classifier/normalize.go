@@ -396,6 +396,10 @@ func joinSeparated(s string) (string, bool) {
 	if len(s) < 5 {
 		return "", false
 	}
+	_, w := utf8.DecodeRuneInString(s)
+	if r, _ := utf8.DecodeRuneInString(s[w:]); r != '.' && r != '-' && r != '·' && r != '‑' && r != '_' {
+		return "", false
+	}
 	var sb strings.Builder
 	n, letters := 0, 0
 	want := true // a character, not a separator, comes next

@@ -34,16 +34,37 @@ var edgeWords = map[string]bool{"you": true, "are": true, "why": true, "oh": tru
 // names ("eye tar" is ITAR).
 var letterGroups = map[string]string{"tar": "tar"}
 
-// mayBeSpelled reports a token that can start or join a spelled run; it
-// keeps the pass off ordinary text.
+// mayBeSpelled reports a token that can start or join a spelled run; two
+// in a row, or one and a digit, let the pass run at all.
 func mayBeSpelled(s string) bool {
-	if _, ok := natoLetters[s]; ok {
+	if len(s) == 1 {
+		return s[0] >= 'a' && s[0] <= 'z' && s != "a" && s != "i"
+	}
+	return spelledWords[s]
+}
+
+// spelledWords are the NATO words and letter names.
+var spelledWords = func() map[string]bool {
+	m := map[string]bool{"double": true}
+	for w := range natoLetters {
+		m[w] = true
+	}
+	for w := range letterNames {
+		m[w] = true
+	}
+	return m
+}()
+
+// spelledNext reports a token that continues a spelled run after a letter.
+func spelledNext(t token) bool {
+	switch t.text {
+	case "ray", "tar", "dash", "hyphen", "niner", "you":
 		return true
 	}
-	if _, ok := letterNames[s]; ok {
+	if d, ok := smallNums[t.text]; ok && d < 10 {
 		return true
 	}
-	return len(s) == 1 && s[0] >= 'a' && s[0] <= 'z'
+	return t.isNum && len(t.text) == 1
 }
 
 // collapseSpelled joins NATO alphabet spellings ("sierra echo echo kilo
@@ -51,11 +72,8 @@ func mayBeSpelled(s string) bool {
 // and runs of letter names ("tee vee see" → "tvc").
 func collapseSpelled(toks []token) []token {
 	found := false
-	for _, t := range toks {
-		if mayBeSpelled(t.text) {
-			found = true
-			break
-		}
+	for k := 1; k < len(toks) && !found; k++ {
+		found = mayBeSpelled(toks[k-1].text) && (mayBeSpelled(toks[k].text) || spelledNext(toks[k]))
 	}
 	if !found {
 		return toks
@@ -192,8 +210,12 @@ func readLetterNames(toks []token, i int) (string, int) {
 		n    int
 		word string
 	}
-	var items []item
-	for j := i; j < len(toks) && toks[j].sentence == toks[i].sentence; {
+	if _, ok := letterNames[toks[i].text]; !ok && toks[i].text != "double" {
+		return "", 0
+	}
+	var buf [16]item
+	items := buf[:0]
+	for j := i; j < len(toks) && len(items) < len(buf) && toks[j].sentence == toks[i].sentence; {
 		t := toks[j].text
 		if c, ok := letterNames[t]; ok {
 			items = append(items, item{string(c), 1, t})
