@@ -19,7 +19,28 @@ type token struct {
 	rng        bool // a range written "8-12": num is the upper bound
 	sentence   int  // index of the sentence the token belongs to
 	afterTimes bool // a "×" or "*" stands between this token and the last
+	// obf is empty for plain text, otherwise the transform undone to read
+	// the token: obfLeet, obfHomoglyph, obfInvisible, obfSpaced,
+	// obfDotted, obfNATO, obfLetters, obfReversed, obfBase64, obfHex,
+	// obfROT13 or obfArith.
+	obf string
 }
+
+// The transforms recorded in token.obf.
+const (
+	obfLeet      = "leet"      // "s33k3r"
+	obfHomoglyph = "homoglyph" // look-alike or compatibility letters: "ѕeeker", "ＴＶＣ"
+	obfInvisible = "invisible" // zero-width, bidi controls or soft hyphens inside a word
+	obfSpaced    = "spaced"    // "s e e k e r"
+	obfDotted    = "dotted"    // "s.e.e.k.e.r", "s-e-e-k-e-r", "s_e_e_k_e_r", "S·E·E·K·E·R"
+	obfNATO      = "nato"      // "sierra echo echo kilo echo romeo", "kilo seven seven four"
+	obfLetters   = "letters"   // letter names: "tee vee see"
+	obfReversed  = "reversed"  // "rekees daeh"
+	obfBase64    = "base64"
+	obfHex       = "hex"
+	obfROT13     = "rot13"
+	obfArith     = "arith" // "two times twenty one"
+)
 
 //go:generate go run ./internal/confusablesgen -out confusables_table.go
 
@@ -111,7 +132,20 @@ func sentenceEnd(r rune) bool {
 // skeleton, leetspeak undone, spaced-out letters joined, spelled numbers
 // and scientific notation turned into values. Every token keeps its byte
 // span in the original text.
+//
+// Obfuscations are undone as well (decode.go, spelled.go): base64 and hex
+// runs and ROT13 or reversed text are decoded and tokenised in place of
+// the run, every decoded token spanning the whole run; NATO alphabet and
+// letter-name spellings are joined; spoken arithmetic is worked out. Each
+// such token records the transform in obf.
 func tokenize(text string) []token {
+	return tokenizeDepth(text, 0)
+}
+
+// maxDecodeDepth bounds decoding inside decoded text.
+const maxDecodeDepth = 2
+
+func tokenizeDepth(text string, depth int) []token {
 	toks := make([]token, 0, len(text)/5+1)
 	sentence := 0
 	var sb strings.Builder
@@ -123,6 +157,20 @@ func tokenize(text string) []token {
 		if invisible(r) {
 			i += w
 			continue
+		}
+		if depth < maxDecodeDepth && (r == '\\' || isWordRune(r)) && !isWordRune(prev) {
+			if inner, end, kind := decodeAt(text, i, depth); kind != "" {
+				last := 0
+				for _, tk := range inner {
+					tk.start, tk.end, tk.obf = i, end, kind
+					last = tk.sentence
+					tk.sentence += sentence
+					toks = append(toks, tk)
+				}
+				sentence += last
+				i, prev, times = end, ' ', false
+				continue
+			}
 		}
 		signed := (r == '-' || r == '−' || r == '+') && startsDigit(text[i+w:]) && !isWordRune(prev) && prev != '.' && prev != ','
 		if !signed && !isWordRune(r) {
@@ -137,6 +185,7 @@ func tokenize(text string) []token {
 			continue
 		}
 		start := i
+		hidden := false
 		sb.Reset()
 		if signed {
 			sb.WriteRune(r)
@@ -145,6 +194,7 @@ func tokenize(text string) []token {
 		for i < len(text) {
 			r, w := utf8.DecodeRuneInString(text[i:])
 			if invisible(r) {
+				hidden = true
 				i += w
 				continue
 			}
@@ -164,11 +214,53 @@ func tokenize(text string) []token {
 		if tk, ok := makeToken(sb.String(), start, i); ok {
 			tk.sentence = sentence
 			tk.afterTimes = times
+			if hidden && tk.obf == "" && hiddenInside(text[start:i]) {
+				tk.obf = obfInvisible
+			}
 			toks = append(toks, tk)
 		}
 		times = false
 	}
-	return collapseNumbers(collapseLetters(toks))
+	toks = collapseArith(text, collapseNumbers(collapseLetters(text, collapseSpelled(toks))))
+	// Reversed and ROT13 runs are looked for last, in the tokens as they
+	// come out, so that normalised text is judged the same way again.
+	if depth < maxDecodeDepth {
+		if n := len(toks); n > 0 {
+			first := toks[0]
+			toks = rewriteRuns(text, toks, depth)
+			if len(toks) != n || toks[0] != first || anyDecoded(toks) {
+				// Decoded words may join their neighbours.
+				toks = collapseArith(text, collapseNumbers(collapseLetters(text, collapseSpelled(toks))))
+			}
+		}
+	}
+	return toks
+}
+
+// anyDecoded reports a token read from reversed or ROT13 text.
+func anyDecoded(toks []token) bool {
+	for _, t := range toks {
+		if t.obf == obfReversed || t.obf == obfROT13 {
+			return true
+		}
+	}
+	return false
+}
+
+// hiddenInside reports an invisible character between two visible ones.
+func hiddenInside(s string) bool {
+	seen, hid := false, false
+	for _, r := range s {
+		switch {
+		case invisible(r):
+			hid = seen
+		case hid:
+			return true
+		default:
+			seen = true
+		}
+	}
+	return false
 }
 
 func startsDigit(s string) bool {
@@ -229,13 +321,19 @@ func makeToken(raw string, start, end int) (token, bool) {
 	if s == "" {
 		return token{}, false
 	}
+	obf := ""
+	if j, ok := joinSeparated(s); ok {
+		s, obf = j, obfDotted
+	}
 	var sb strings.Builder
 	sb.Grow(len(s))
 	letters, digits := 0, 0
 	ascii := isASCII(s)
+	mapped := false
 	for _, r := range s {
 		if !ascii {
 			if c, ok := confusableTable[r]; ok {
+				mapped = mapped || c != r
 				r = c
 			}
 			r = unicode.ToLower(r)
@@ -250,8 +348,11 @@ func makeToken(raw string, start, end int) (token, bool) {
 		}
 		sb.WriteRune(r)
 	}
-	t := token{text: sb.String(), start: start, end: end}
-	if letters >= 2 && digits+strings.Count(t.text, "@")+strings.Count(t.text, "$") >= 1 && letters >= digits && !strings.ContainsAny(t.text, "^,:×") && !looksLikeIdentifier(t.text) {
+	t := token{text: sb.String(), start: start, end: end, obf: obf}
+	if obf == "" && !isASCII(raw) && (mapped || s != raw) && isASCII(t.text) && hasNonASCIILetter(raw) {
+		t.obf = obfHomoglyph
+	}
+	if letters >= 2 && digits+strings.Count(t.text, "@")+strings.Count(t.text, "$") >= 1 && letters >= digits && !strings.ContainsAny(t.text, "^,:×") && !looksLikeIdentifier(t.text) && leetDigits(t.text) {
 		var lb strings.Builder
 		for _, r := range t.text {
 			r, _ = leet(r)
@@ -259,11 +360,112 @@ func makeToken(raw string, start, end int) (token, bool) {
 		}
 		// Keep the mapping only when it reads back as the same one word.
 		if l := trimWord(strings.TrimLeft(lb.String(), "+-")); l != "" && oneWord(l) {
+			if l != t.text && t.obf == "" {
+				t.obf = obfLeet
+			}
 			t.text = l
 		}
 	}
 	t.num, t.rng, t.isNum = parseNumber(t.text)
 	return t, true
+}
+
+// hasNonASCIILetter reports a letter of another script than Latin, or a
+// compatibility form of a letter (fullwidth, mathematical): what a
+// look-alike spelling uses. Accented Latin letters do not count.
+func hasNonASCIILetter(s string) bool {
+	for _, r := range s {
+		if r >= utf8.RuneSelf && unicode.IsLetter(r) {
+			if !unicode.Is(unicode.Latin, r) {
+				return true
+			}
+			if c := string(r); norm.NFKC.String(c) != c {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// joinSeparated joins a word of three or more single letters or digits
+// separated by dots, hyphens or middle dots ("s.e.e.k.e.r", "T-V-C",
+// "S·E·E·K·E·R", "P-O-4-4-1-9"), at least two of them letters. Two
+// letters ("u.s", "e.g"), digit groups ("1-2-3") and units of three
+// with middle dots ("n·m·s") stay as they are.
+func joinSeparated(s string) (string, bool) {
+	if len(s) < 5 {
+		return "", false
+	}
+	_, w := utf8.DecodeRuneInString(s)
+	if r, _ := utf8.DecodeRuneInString(s[w:]); r != '.' && r != '-' && r != '·' && r != '‑' && r != '_' {
+		return "", false
+	}
+	var sb strings.Builder
+	n, letters := 0, 0
+	want := true // a character, not a separator, comes next
+	middot := strings.ContainsRune(s, '·')
+	for _, r := range s {
+		switch {
+		case want && (unicode.IsLetter(r) || r >= '0' && r <= '9'):
+			if unicode.IsLetter(r) {
+				letters++
+			}
+			n++
+			sb.WriteRune(r)
+			want = false
+		case !want && (r == '.' || r == '-' || r == '·' || r == '‑' || r == '_'):
+			want = true
+		default:
+			return "", false
+		}
+	}
+	if want || n < 3 || letters < 2 || middot && n < 4 {
+		return "", false // "n·m·s" is a unit
+	}
+	return sb.String(), true
+}
+
+// leetDigits reports a word whose digits all stand for letters: a digit
+// with no letter look ("n627ab", "kx7p9b") makes it an identifier, and an
+// ordinal ("15th", "21st") stays a number.
+func leetDigits(s string) bool {
+	if ordinal(s) {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c >= '0' && c <= '9' {
+			if _, ok := leet(rune(c)); !ok {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// ordinal reports "1st", "22nd", "3rd", "15th".
+func ordinal(s string) bool {
+	i := 0
+	for i < len(s) && s[i] >= '0' && s[i] <= '9' {
+		i++
+	}
+	if i == 0 {
+		return false
+	}
+	d := s[i-1]
+	if i > 1 && s[i-2] == '1' {
+		d = '0' // 11th, 12th, 13th
+	}
+	switch s[i:] {
+	case "st":
+		return d == '1'
+	case "nd":
+		return d == '2'
+	case "rd":
+		return d == '3'
+	case "th":
+		return d != '1' && d != '2' && d != '3'
+	}
+	return false
 }
 
 // oneWord reports whether the tokenizer reads s as one word.
@@ -460,7 +662,7 @@ func pow(b float64, e int) float64 {
 
 // collapseLetters joins runs of two or more single-letter tokens, as ASR
 // spells acronyms and evasions space letters out ("m m i c", "s e e k e r").
-func collapseLetters(toks []token) []token {
+func collapseLetters(text string, toks []token) []token {
 	out := toks[:0]
 	for i := 0; i < len(toks); {
 		j := i
@@ -469,10 +671,19 @@ func collapseLetters(toks []token) []token {
 		}
 		if j-i >= 2 {
 			var sb strings.Builder
-			for _, t := range toks[i:j] {
+			obf := obfSpaced
+			for k, t := range toks[i:j] {
 				sb.WriteString(t.text)
+				if k > 0 && toks[i+k-1].end <= t.start && strings.TrimSpace(text[toks[i+k-1].end:t.start]) != "" {
+					obf = obfDotted
+				}
 			}
-			out = append(out, token{text: sb.String(), start: toks[i].start, end: toks[j-1].end, sentence: toks[i].sentence})
+			for _, t := range toks[i:j] {
+				if t.obf != "" && t.obf != obfHomoglyph && t.obf != obfInvisible {
+					obf = t.obf // decoded letters keep their decoding
+				}
+			}
+			out = append(out, token{text: sb.String(), start: toks[i].start, end: toks[j-1].end, sentence: toks[i].sentence, obf: obf})
 			i = j
 			continue
 		}
@@ -489,8 +700,22 @@ func singleLetter(s string) bool {
 
 // Normalize returns the normalised form of text that the rule pack is
 // matched against: tokens separated by single spaces, sentences by " . ".
-// It is idempotent.
+// It is idempotent: when the normalised text would normalise further (a
+// decoded or joined word that meets its neighbours anew, as in mixes of
+// encodings and spellings), it is normalised again, up to a few rounds.
 func Normalize(text string) string {
+	out := normalizeOnce(text)
+	for range 3 {
+		next := normalizeOnce(out)
+		if next == out {
+			break
+		}
+		out = next
+	}
+	return out
+}
+
+func normalizeOnce(text string) string {
 	toks := tokenize(text)
 	var sb strings.Builder
 	for i, t := range toks {
