@@ -26,7 +26,7 @@ func TestWorkedExamples(t *testing.T) {
 		text string
 		want Action
 	}{
-		{"Torque the TVC actuator bolts to 45 in-lb.", Redact},
+		{"Torque the TVC actuator bolts to 45 in-lb.", Block}, // an instruction: redaction would leave it
 		{"Gyro drifts 0.01 deg/hr.", Redact},
 		{"Javelin is fire-and-forget.", Allow},
 		{"The s e e k e r head gimbal boresight error is 0.3 mrad at 25 °C.", Redact},   // spaced letters
@@ -39,7 +39,7 @@ func TestWorkedExamples(t *testing.T) {
 		{"CUI//SP-EXPT. Torque the TVC actuator bolts to 45 in-lb.", Block}, // marked: never redacted
 		{"Please set the thermostat to 21 °C before you leave.", Allow},
 		{"Tighten the bike's stem bolts to 5 N·m.", Allow},
-		{"ITAR CONTROLLED. Attachment B lists the torque values.", Block},
+		{"ITAR CONTROLLED. Attachment B: torque the canister adapter bolts to 45 in-lb.", Block},
 		{"what does distribution statement d mean on a drawing cover sheet", Allow},
 		{"Distribution Statement A: Approved for public release; distribution is unlimited.", Allow},
 		{"The radar range equation says received power falls with the fourth power of range.", Allow},

@@ -388,6 +388,12 @@ func (e *Engine) features(a *analysis, ctx *context) *featureSet {
 	if a.blobs > 0 {
 		fs.set("encoded", log1p(a.blobs))
 	}
+	// Recovered obfuscation: text that hid its words (and where).
+	for _, t := range a.toks {
+		if t.obf != "" {
+			fs.set(obfFeature(t.obf), 1, Span{Start: t.start, End: t.end, Kind: "obfuscation", Rule: "obf:" + t.obf})
+		}
+	}
 	fs.set("len", math.Log1p(float64(len(a.toks)))/5)
 	e.ngrams(a, fs, inQty)
 	return fs
@@ -456,4 +462,36 @@ func hashGram(kind, x, y string) uint32 {
 		h *= 16777619
 	}
 	return h
+}
+
+// obfFeature names the feature of a recovered obfuscation without
+// allocating for the known transforms.
+func obfFeature(kind string) string {
+	switch kind {
+	case obfLeet:
+		return "obf:leet"
+	case obfHomoglyph:
+		return "obf:homoglyph"
+	case obfInvisible:
+		return "obf:invisible"
+	case obfSpaced:
+		return "obf:spaced"
+	case obfDotted:
+		return "obf:dotted"
+	case obfNATO:
+		return "obf:nato"
+	case obfLetters:
+		return "obf:letters"
+	case obfReversed:
+		return "obf:reversed"
+	case obfBase64:
+		return "obf:base64"
+	case obfHex:
+		return "obf:hex"
+	case obfROT13:
+		return "obf:rot13"
+	case obfArith:
+		return "obf:arith"
+	}
+	return "obf:" + kind
 }
