@@ -47,7 +47,7 @@ type context struct {
 // question and ask features stay the text's own); spans in the carried
 // terms are dropped and the rest shifted back onto text.
 func (e *Engine) contextFeatures(text string, a *analysis, ctx *context) *featureSet {
-	if ctx == nil || ctx.prefix == "" || a.question {
+	if ctx == nil || ctx.prefix == "" || a.question || a.asks > 0 && len(a.quantities) == 0 && len(a.identifiers) == 0 {
 		// A question about the call's topic releases nothing: it is read
 		// on its own.
 		return e.features(a, ctx)

@@ -293,11 +293,24 @@ func isQuestion(toks []token, text string) bool {
 		return true
 	}
 	// Spoken questions start after fillers: "and how quiet is it", "ok
-	// so what's the pitch".
-	for _, t := range toks {
-		if !questionFillers[t.text] {
-			return questionStarts[t.text]
+	// so what's the pitch"; a follow-up without a number ("okay and the
+	// instantaneous bandwidth on it") asks too.
+	for i, t := range toks {
+		if questionFillers[t.text] {
+			continue
 		}
+		if questionStarts[t.text] {
+			return true
+		}
+		if i > 0 && toks[i-1].text == "and" && (t.text == "the" || t.text == "on" || t.text == "for") {
+			for _, u := range toks {
+				if u.isNum {
+					return false
+				}
+			}
+			return len(toks) <= 14
+		}
+		return false
 	}
 	return false
 }
@@ -505,7 +518,10 @@ var (
 	askWords = map[string]bool{"whats": true, "what's": true, "hows": true, "how's": true, "which": true, "whether": true, "wondering": true}
 	askPairs = map[string]bool{"what is": true, "what are": true, "what does": true, "what do": true, "how many": true, "how much": true,
 		"how do": true, "how does": true, "how far": true, "how big": true, "how often": true, "how long": true, "is it": true,
-		"can you": true, "could you": true, "do you": true, "does it": true, "is there": true, "are there": true, "tell me": true}
+		"can you": true, "could you": true, "do you": true, "does it": true, "is there": true, "are there": true, "tell me": true,
+		"what kind": true, "what about": true, "how about": true, "what type": true, "any idea": true, "do they": true,
+		"is that": true, "are they": true, "can it": true, "will it": true, "better than": true, "wondering if": true,
+		"what sort": true, "how fast": true, "how hot": true, "how quiet": true, "how heavy": true, "how thick": true}
 )
 
 // pinRef reports a pin or connector reference at toks[i]: "pin 7", "pins
