@@ -659,3 +659,34 @@ func orderScore(toks []token) int {
 	}
 	return score
 }
+
+// b64RunEnd is the end of the run decodeAt scans from text[i] (escapes,
+// byte pairs or the base64 alphabets); a run that failed to decode is not
+// tried again from its later words, which keeps long runs linear.
+func b64RunEnd(text string, i int) int {
+	j := i
+	switch {
+	case text[i] == '\\':
+		for j+3 < len(text) && text[j] == '\\' && (text[j+1] == 'x' || text[j+1] == 'X') && isHexDigit(text[j+2]) && isHexDigit(text[j+3]) {
+			j += 4
+		}
+		return j
+	case isHexDigit(text[i]) && i+2 < len(text) && isHexDigit(text[i+1]) && text[i+2] == ' ':
+		for j+1 < len(text) && isHexDigit(text[j]) && isHexDigit(text[j+1]) {
+			j += 2
+			if j+1 < len(text) && (text[j] == ' ' || text[j] == ':') {
+				j++
+				continue
+			}
+			break
+		}
+		return j
+	}
+	for j < len(text) && isB64(text[j]) {
+		j++
+	}
+	if j-i < minEncodedRun {
+		return i
+	}
+	return j
+}

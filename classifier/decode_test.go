@@ -3,6 +3,7 @@ package classifier
 import (
 	"encoding/base64"
 	"encoding/hex"
+	"strings"
 	"testing"
 	"unicode/utf8"
 )
@@ -12,7 +13,9 @@ import (
 func FuzzDecode(f *testing.F) {
 	for _, s := range []string{"Inlet RCS -28 dBsm at X-band", "SW5sZXQgUkNTIC0yOCBkQnNtIGF0IFgtYmFuZA==", "496e6c6574205243532d3238",
 		"49 6e 6c 65 74 20 52 43 53", `\x49\x6e\x6c\x65\x74`, "0x496e6c6574205243532d3238", "Gur frrxre urnq", "rekees daeh",
-		"mc 05 erutrepa ,daru 5.1 rettij", "3q2+7wAAAAEAAAACAAAAAwAAAAQ=", "NDk2ZTZjNjU3NDIwNTI0MzUzMjA2MTc0MjA1OA==", "a-b_c+d/e=f"} {
+		"mc 05 erutrepa ,daru 5.1 rettij", "3q2+7wAAAAEAAAACAAAAAwAAAAQ=", "NDk2ZTZjNjU3NDIwNTI0MzUzMjA2MTc0MjA1OA==", "a-b_c+d/e=f",
+		strings.Repeat("a+", 200), strings.Repeat("00 ", 200), strings.Repeat(`\x00`, 200), strings.Repeat("k ", 200),
+		strings.Repeat("two times ", 100), strings.Repeat("eht ni ged ", 50)} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {

@@ -152,14 +152,19 @@ func tokenizeDepth(text string, depth int) []token {
 	i := 0
 	prev := ' ' // the rune before i, ignoring invisibles
 	times := false
+	scanned := 0 // text[:scanned] was tried as an encoded run
 	for i < len(text) {
 		r, w := utf8.DecodeRuneInString(text[i:])
 		if invisible(r) {
 			i += w
 			continue
 		}
-		if depth < maxDecodeDepth && (r == '\\' || isWordRune(r)) && !isWordRune(prev) {
-			if inner, end, kind := decodeAt(text, i, depth); kind != "" {
+		if depth < maxDecodeDepth && (r == '\\' || isWordRune(r)) && !isWordRune(prev) && i >= scanned {
+			inner, end, kind := decodeAt(text, i, depth)
+			if kind == "" {
+				// Do not scan the same run again from each of its words.
+				scanned = b64RunEnd(text, i)
+			} else {
 				last := 0
 				for _, tk := range inner {
 					tk.start, tk.end, tk.obf = i, end, kind

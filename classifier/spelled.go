@@ -1,6 +1,7 @@
 package classifier
 
 import (
+	"math"
 	"strconv"
 	"strings"
 )
@@ -153,6 +154,10 @@ func digitAt(toks []token, j int) (string, bool) {
 	return strconv.Itoa(d), true
 }
 
+// maxSpelled bounds the words read as one spelled identifier, which keeps
+// a long run of letters linear.
+const maxSpelled = 32
+
 // readNATO reads a spelled identifier from toks[i]: NATO words, spelled
 // digits and "dash", starting with a NATO word or a bare letter ("k seven
 // seven four"). It needs three NATO words, or two and a digit, or one
@@ -165,7 +170,7 @@ func readNATO(toks []token, i int) (string, int) {
 	var b []byte
 	nato, digits, bare := 0, 0, 0
 	j, end, endLen := i, i, 0
-	for j < len(toks) && toks[j].sentence == toks[i].sentence {
+	for j < len(toks) && j-i < maxSpelled && toks[j].sentence == toks[i].sentence {
 		if c, n := natoAt(toks, j); n > 0 {
 			b = append(b, c)
 			nato++
@@ -347,6 +352,9 @@ func spokenMinus(text string, t token) bool {
 	return len(s) >= 5 && strings.EqualFold(s[:5], "minus") || len(s) >= 8 && strings.EqualFold(s[:8], "negative")
 }
 
+// maxArithOps bounds the operations read as one spoken sum.
+const maxArithOps = 8
+
 // readArith reads an arithmetic expression from toks[i]. It returns the
 // result, the number of tokens read and the index of a unit word to keep
 // after the result (-1 for none).
@@ -358,7 +366,7 @@ func readArith(text string, toks []token, i int) (token, int, int) {
 	}
 	// "forty five thousand newtons divided by ten".
 	if n == 1 && at(toks, i+2, "divided", "by") && toks[i+1].sentence == sentence && !toks[i+1].isNum && isAlpha(toks[i+1].text) {
-		if m, k, ok := operandAt(text, toks, i+4, sentence); ok && m != 0 {
+		if m, k, ok := operandAt(text, toks, i+4, sentence); ok && m != 0 && !math.IsInf(v/m, 0) {
 			return arithToken(toks[i:i+4+k], v/m), 4 + k, i + 1
 		}
 	}
@@ -366,7 +374,7 @@ func readArith(text string, toks []token, i int) (token, int, int) {
 	cur := v
 	j := i + n
 	ops := 0
-	for j < len(toks) && toks[j].sentence == sentence {
+	for j < len(toks) && ops < maxArithOps && toks[j].sentence == sentence {
 		op, k := byte(0), 0
 		switch {
 		case at(toks, j, "times"):
@@ -407,6 +415,9 @@ func readArith(text string, toks []token, i int) (token, int, int) {
 	}
 	for _, t := range terms {
 		cur += t
+	}
+	if math.IsInf(cur, 0) || math.IsNaN(cur) {
+		return token{}, 0, -1
 	}
 	return arithToken(toks[i:j], cur), j - i, -1
 }
