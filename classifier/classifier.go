@@ -5,15 +5,22 @@
 //
 // It is deterministic and explainable, and imports nothing of voicegw's.
 //
-// Normalisation (normalize.go, numbers.go) turns the text into tokens, each
-// keeping its byte span in the original: NFKC, case folding, zero-width
-// and bidi controls removed, look-alike characters mapped to their Latin
-// skeleton (a table generated from Unicode's confusables data), leetspeak
-// undone on alphabetic-dominant tokens, spaced-out letters joined ("s e e k
-// e r"), and spelled or written numbers read as values the way ASR inverse
-// text normalisation does ("forty five", "point oh one", "minus forty",
-// "plus or minus point one", "one e minus seven", "3 × 10⁵", "1e-10",
-// ranges "8-12"). Normalize shows the result; it is idempotent.
+// Normalisation (normalize.go, numbers.go, spelled.go, decode.go) turns
+// the text into tokens, each keeping its byte span in the original: NFKC,
+// case folding, zero-width and bidi controls and soft hyphens removed,
+// look-alike characters mapped to their Latin skeleton (a table generated
+// from Unicode's confusables data), leetspeak undone on alphabetic-dominant
+// tokens, spaced, dotted or hyphenated letters joined ("s e e k e r",
+// "S·E·E·K·E·R"), NATO-alphabet and letter-name spellings read back
+// ("sierra echo echo kilo", "tee vee see", "kilo seven seven four dash oh
+// two"), reversed words or sentences, base64, hex and ROT13 runs that
+// decode to text, spoken arithmetic ("two times twenty one"), and spelled
+// or written numbers read as values the way ASR inverse text
+// normalisation does ("forty five", "point oh one", "minus forty", "plus or
+// minus point one", "one e minus seven", "3 × 10⁵", "1e-10", ranges
+// "8-12"). A token recovered from an obfuscation records which one (and
+// that is a feature of its own); a decoded token spans the encoded run.
+// Normalize shows the result; it is idempotent.
 //
 // The bundle (bundle.go; packs/, embedded) is three parts pinned by
 // SHA-256 in manifest.json, so that one detached signature over the
