@@ -24,6 +24,11 @@ func (e *Engine) decide(text string, a *analysis, party Party, dir Direction, ct
 	p := sigmoid(z)
 	d := Decision{PackVersion: e.version, ModelVersion: e.model.version, Categories: []string{}, Rules: []string{},
 		Score: math.Round(p*1e4) / 1e4, Logit: math.Round(z*1e3) / 1e3}
+	asks := onlyAsks(a)
+	if asks {
+		p = min(p, askCap)
+		d.Score = math.Round(p*1e4) / 1e4
+	}
 	d.Controlled = p >= e.model.redact
 	d.Markings = append(slices.Clone(a.markings), a.weak...)
 	d.Explanation = e.model.explain(fs, explainTop)
@@ -100,6 +105,9 @@ func (e *Engine) decide(text string, a *analysis, party Party, dir Direction, ct
 	d.Action = Allow
 	tr := tracer{on: e.trace}
 	tr.addf("p=%.3f (logit %+.2f; controlled at p ≥ %g)", p, z, e.model.redact)
+	if asks {
+		tr.addf("a question with no values, identifiers, markings or instructions releases nothing: p at most %g", askCap)
+	}
 	if tr.on {
 		for _, c := range d.Explanation {
 			tr.addf("%+.2f %s%s", c.Logit, contributionName(c), spanText(text, c.Spans))
@@ -196,4 +204,27 @@ func citedCategory(tok string) string {
 		return c
 	}
 	return ""
+}
+
+// askCap is the highest probability a text that only asks may have.
+const askCap = 0.2
+
+// onlyAsks reports a text that asks and tells nothing: a question (or
+// question words) with no number, quantity, identifier, pin reference,
+// marking or instruction. Asking for technical data is not releasing it.
+func onlyAsks(a *analysis) bool {
+	if !a.question && a.asks == 0 || len(a.quantities) > 0 || len(a.identifiers) > 0 || len(a.pins) > 0 || len(a.markings) > 0 {
+		return false
+	}
+	for _, t := range a.toks {
+		if t.isNum {
+			return false
+		}
+	}
+	for _, h := range a.hits {
+		if h.p.kind == KindProcedure && (a.sentStart[h.first] || h.first > 0 && a.sentStart[h.first-1] && politeWord(a.toks[h.first-1].text)) {
+			return false
+		}
+	}
+	return true
 }

@@ -132,16 +132,17 @@ type sparse struct {
 // Featurize computes each example's features once, replaying
 // conversations as calls, for repeated training and evaluation.
 type Featurized struct {
-	e     *Engine
-	ex    []Example
-	sets  []*featureSet
-	names []string
+	e      *Engine
+	ex     []Example
+	sets   []*featureSet
+	asking []bool
+	names  []string
 }
 
 // Featurize extracts the features of every example with this engine's
 // rule pack and lexicon.
 func (e *Engine) Featurize(ex []Example) *Featurized {
-	fz := &Featurized{e: e, ex: ex, sets: make([]*featureSet, len(ex))}
+	fz := &Featurized{e: e, ex: ex, sets: make([]*featureSet, len(ex)), asking: make([]bool, len(ex))}
 	var carry *carryState
 	conv := ""
 	for i := range ex {
@@ -158,6 +159,7 @@ func (e *Engine) Featurize(ex []Example) *Featurized {
 			ctx = carry.context()
 		}
 		fz.sets[i] = e.contextFeatures(ex[i].Text, a, ctx)
+		fz.asking[i] = onlyAsks(a)
 		if carry != nil {
 			carry.advance(a)
 		}
@@ -274,7 +276,14 @@ func (fz *Featurized) Train(opt TrainOptions, keep func(i int) bool) *Model {
 func round6(v float64) float64 { return math.Round(v*1e6) / 1e6 }
 
 // Predict returns the model's probability for example i.
-func (fz *Featurized) Predict(m *Model, i int) float64 { return sigmoid(m.score(fz.sets[i])) }
+// A text that only asks is scored at most askCap, as decide does.
+func (fz *Featurized) Predict(m *Model, i int) float64 {
+	p := sigmoid(m.score(fz.sets[i]))
+	if fz.asking[i] {
+		p = min(p, askCap)
+	}
+	return p
+}
 
 // carryState is the topic carry of a call: the categories and terms of
 // the call's dual-use and defense-specific anchors, at their tier,
