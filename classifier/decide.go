@@ -139,9 +139,12 @@ func (e *Engine) decide(text string, a *analysis, party Party, dir Direction, ct
 		rfs := e.contextFeatures(red, ra, ctx)
 		rp := sigmoid(e.model.score(rfs))
 		rfs.release()
-		if rp >= e.model.redact {
+		// The values are gone; what is left is blocked only when it
+		// still reads as controlled with margin (halfway from the
+		// threshold to certainty): a description or a procedure.
+		if rt := (e.model.redact + 1) / 2; rp >= rt {
 			d.Action = Block
-			tr.addf("redacted text still controlled (p=%.3f): blocked", rp)
+			tr.addf("redacted text still controlled (p=%.3f ≥ %.3f): blocked", rp, rt)
 			break
 		}
 		d.Action = Redact

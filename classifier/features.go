@@ -47,9 +47,10 @@ type context struct {
 // question and ask features stay the text's own); spans in the carried
 // terms are dropped and the rest shifted back onto text.
 func (e *Engine) contextFeatures(text string, a *analysis, ctx *context) *featureSet {
-	if ctx == nil || ctx.prefix == "" || a.question || a.asks > 0 && len(a.quantities) == 0 && len(a.identifiers) == 0 {
-		// A question about the call's topic releases nothing: it is read
-		// on its own.
+	if ctx == nil || ctx.prefix == "" || a.question || a.asks > 0 && len(a.quantities) == 0 && len(a.identifiers) == 0 || !givesData(a) {
+		// A question about the call's topic releases nothing, nor does a
+		// text with no value or instruction in it ("awesome, thanks"):
+		// they are read on their own.
 		return e.features(a, ctx)
 	}
 	ca := e.analyze(ctx.prefix + ". " + text)
@@ -494,4 +495,24 @@ func obfFeature(kind string) string {
 		return "obf:arith"
 	}
 	return "obf:" + kind
+}
+
+// givesData reports a text that could carry a parameter of the call's
+// topic: a number, quantity, identifier or pin reference, or lifecycle or
+// procedure language.
+func givesData(a *analysis) bool {
+	if len(a.quantities) > 0 || len(a.identifiers) > 0 || len(a.pins) > 0 {
+		return true
+	}
+	for _, t := range a.toks {
+		if t.isNum {
+			return true
+		}
+	}
+	for _, h := range a.hits {
+		if h.p.kind == KindProcedure || h.p.kind == KindIntent {
+			return true
+		}
+	}
+	return false
 }
