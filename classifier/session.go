@@ -54,13 +54,24 @@ func (s *Session) Classify(text string, party Party, dir Direction) Decision {
 			}
 		}
 	}
-	d := s.e.decide(text, a, party, dir, s.carry.context())
+	ctx := s.carry.context()
+	d := s.e.decide(text, a, party, dir, ctx)
 	s.carry.advance(a)
 	if d.Action != Allow || d.Score < accMin {
 		return d
 	}
+	// A partial answer counts towards its own categories and, when it
+	// gives a value or instructions, towards the call's carried topic.
+	cats := slices.Clone(d.Categories)
+	if ctx != nil && givesData(a) {
+		for _, c := range sortedKeys(ctx.carry) {
+			if !slices.Contains(cats, c) {
+				cats = append(cats, c)
+			}
+		}
+	}
 	var over []string
-	for _, c := range d.Categories {
+	for _, c := range cats {
 		if c == "marking" {
 			continue
 		}
