@@ -156,3 +156,32 @@ func TestClassifyDevSet(t *testing.T) {
 		t.Errorf("recall %.3f, false-positive rate %.3f", recall, fpr)
 	}
 }
+
+// TestClassifyPolicyBundle: --policy takes a bundle directory; a part that
+// does not match the manifest is refused with the file named.
+func TestClassifyPolicyBundle(t *testing.T) {
+	dir := t.TempDir()
+	for _, name := range []string{"manifest.json", "default.yaml", "lexicon.yaml", "model.json"} {
+		b, err := os.ReadFile(filepath.Join("../../classifier/packs", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, name), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	code, lines, stderr := classify(t, "Gyro drifts 0.01 deg/hr.\n", "--policy", dir)
+	if code != 0 || len(lines) != 1 || lines[0]["action"] == "allow" {
+		t.Fatalf("code %d, %v, %s", code, lines, stderr)
+	}
+	f, err := os.OpenFile(filepath.Join(dir, "lexicon.yaml"), os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteString("# edited\n")
+	f.Close()
+	code, _, stderr = classify(t, "x\n", "--policy", dir)
+	if code != 2 || !strings.Contains(stderr, "lexicon.yaml: sha256") {
+		t.Errorf("tampered bundle: code %d, stderr %q", code, stderr)
+	}
+}
