@@ -469,21 +469,6 @@ func windows(toks []token) [][2]int {
 	return out
 }
 
-// shouted reports a marking written as a marking (mostly upper case)
-// rather than asked about.
-func shouted(text string) bool {
-	up, letters := 0, 0
-	for _, r := range text {
-		switch {
-		case r >= 'A' && r <= 'Z':
-			up++
-			letters++
-		case r >= 'a' && r <= 'z':
-			letters++
-		}
-	}
-	return letters > 0 && up*4 > letters
-}
 
 // codeLines counts the lines of text that read as source code or as
 // configuration: an assignment "name = value" or "name: value" with a
