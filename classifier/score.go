@@ -469,7 +469,6 @@ func windows(toks []token) [][2]int {
 	return out
 }
 
-
 // codeLines counts the lines of text that read as source code or as
 // configuration: an assignment "name = value" or "name: value" with a
 // number, a preprocessor or comment line, a statement ending in ";" or a
