@@ -197,6 +197,7 @@ func compilePack(name string, data []byte, lexName string, lexData []byte) (*Eng
 	if len(c.errs) > 0 {
 		return nil, fmt.Errorf("%w: %w", ErrPack, errors.Join(c.errs...))
 	}
+	c.splitCompounds()
 	b := ahocorasick.NewTrieBuilder()
 	for _, p := range c.terms {
 		b.AddString(" " + p)
@@ -483,3 +484,61 @@ func findLine(n *yaml.Node, path ...string) int {
 
 // Version is the pack's version string.
 func (e *Engine) Version() string { return e.version }
+
+// splitCompounds registers the spoken, split form of one-word anchors
+// that join two words ("photocathode" → "photo cathode", "microchannel
+// plate" → "micro channel plate"): ASR writes them apart. Both halves
+// be words of the lexicon or common English (or one a word and the other
+// of at least five letters), of at least three letters each.
+func (c *compiler) splitCompounds() {
+	vocab := map[string]bool{}
+	for _, t := range c.terms {
+		for w := range strings.FieldsSeq(t) {
+			vocab[w] = true
+		}
+	}
+	known := func(w string) bool { return len(w) >= 3 && (vocab[w] || knownWord(w)) }
+	n := len(c.terms)
+	for idx := 0; idx < n; idx++ {
+		t := c.terms[idx]
+		words := strings.Fields(t)
+		for wi, w := range words {
+			if len(w) < 7 || strings.ContainsAny(w, "0123456789-/.'") {
+				continue
+			}
+			for k := 3; k <= len(w)-3; k++ {
+				l, r := w[:k], w[k:]
+				if !(known(l) && known(r) || known(l) && len(r) >= 5 || known(r) && len(l) >= 5) {
+					continue
+				}
+				split := slices.Clone(words)
+				split[wi] = w[:k] + " " + w[k:]
+				variant := strings.Join(split, " ")
+				if _, dup := c.seen[variant]; dup {
+					break
+				}
+				for _, pi := range c.e.patterns[idx] {
+					p := c.e.phrases[pi]
+					if p.kind != KindAnchor {
+						continue
+					}
+					c.addNormalised(p, variant)
+				}
+				break
+			}
+		}
+	}
+}
+
+// addNormalised files an already normalised variant of phrase p.
+func (c *compiler) addNormalised(p phrase, n string) {
+	idx, ok := c.seen[n]
+	if !ok {
+		idx = len(c.terms)
+		c.seen[n] = idx
+		c.terms = append(c.terms, n)
+		c.e.patterns = append(c.e.patterns, nil)
+	}
+	c.e.patterns[idx] = append(c.e.patterns[idx], len(c.e.phrases))
+	c.e.phrases = append(c.e.phrases, p)
+}
