@@ -152,6 +152,9 @@ func (e *Engine) features(a *analysis, ctx *context) *featureSet {
 	for _, h := range a.hits {
 		switch h.p.kind {
 		case KindAnchor:
+			if strings.HasSuffix(h.span.Rule, "~sound") {
+				fs.set("obf:homophone", 1, h.span)
+			}
 			t := int(h.p.weight)
 			if !slices.Contains(tierTerms[t], h.p.text) {
 				tierTerms[t] = append(tierTerms[t], h.p.text)

@@ -132,6 +132,8 @@ type Engine struct {
 	model *Model
 	// trace makes decisions carry a readable trace (WithTrace).
 	trace bool
+	// phonetic matches multi-word anchors by sound (phonetic.go).
+	phonetic *phoneticIndex
 	// patterns are the distinct normalised terms in the automaton; each
 	// names the phrases (kind, category, weight) it stands for.
 	patterns    [][]int
@@ -198,6 +200,7 @@ func compilePack(name string, data []byte, lexName string, lexData []byte) (*Eng
 		return nil, fmt.Errorf("%w: %w", ErrPack, errors.Join(c.errs...))
 	}
 	c.splitCompounds()
+	c.buildPhonetic()
 	b := ahocorasick.NewTrieBuilder()
 	for _, p := range c.terms {
 		b.AddString(" " + p)

@@ -98,6 +98,7 @@ func (e *Engine) analyze(text string) *analysis {
 		}
 		return true
 	})
+	a.hits = append(a.hits, e.phoneticHits(toks, a.hits)...)
 	a.hits = dropContained(a.hits)
 	kept := a.hits[:0]
 	for _, h := range a.hits {
