@@ -91,6 +91,11 @@ type TrainOptions struct {
 	// model has not seen (default 0.04).
 	TargetFPR float64
 	Version   string // model version (default "dev")
+	// ThresholdOn names the data files (base names without .jsonl) whose
+	// held-out predictions choose the threshold; default all of them.
+	// The independent writers' files are the best stand-in for writers
+	// nobody has seen.
+	ThresholdOn []string `json:",omitempty"`
 }
 
 func (o TrainOptions) withDefaults() TrainOptions {

@@ -166,7 +166,17 @@ func (e *Engine) TrainModel(data []string, opt TrainOptions) (*TrainResult, erro
 	}
 	fz := e.Featurize(ex)
 	cv := fz.CrossValidate(opt)
-	t := pickThreshold(ex, cv.OOF, opt.TargetFPR, 0.35, 0.8)
+	tex, toof := ex, cv.OOF
+	if len(opt.ThresholdOn) > 0 {
+		tex, toof = nil, nil
+		for i := range ex {
+			if slices.Contains(opt.ThresholdOn, ex[i].File) {
+				tex = append(tex, ex[i])
+				toof = append(toof, cv.OOF[i])
+			}
+		}
+	}
+	t := pickThreshold(tex, toof, opt.TargetFPR, 0.35, 0.8)
 	cv.Tally(ex, t)
 	m := fz.Train(opt, nil)
 	m.redact = t
@@ -234,6 +244,18 @@ func TrainBundle(dir string, data []string, devFile string, opt TrainOptions, w 
 		return nil, err
 	}
 	return res, nil
+}
+
+// WriterFiles are the files of TrainingFiles from independent writers
+// (train/), whose held-out predictions choose the committed threshold.
+func WriterFiles(files []string) []string {
+	var out []string
+	for _, f := range files {
+		if filepath.Base(filepath.Dir(f)) == "train" {
+			out = append(out, strings.TrimSuffix(filepath.Base(f), ".jsonl"))
+		}
+	}
+	return out
 }
 
 // TrainingFiles lists the training data under dir in the order the

@@ -234,7 +234,8 @@ func runClassifyTrain(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "voicegw classify train: no training files")
 		return 2
 	}
-	if _, err := classifier.TrainBundle(*bundle, fs.Args(), *dev, classifier.TrainOptions{Version: *version}, stdout); err != nil {
+	opt := classifier.TrainOptions{Version: *version, ThresholdOn: classifier.WriterFiles(fs.Args())}
+	if _, err := classifier.TrainBundle(*bundle, fs.Args(), *dev, opt, stdout); err != nil {
 		fmt.Fprintf(stderr, "voicegw classify train: %v\n", err)
 		return 1
 	}

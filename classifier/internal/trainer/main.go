@@ -24,7 +24,8 @@ func main() {
 	if len(files) == 0 {
 		files = classifier.TrainingFiles("classifier/testdata")
 	}
-	if _, err := classifier.TrainBundle(*bundle, files, *dev, classifier.TrainOptions{Version: *version}, os.Stdout); err != nil {
+	opt := classifier.TrainOptions{Version: *version, ThresholdOn: classifier.WriterFiles(files)}
+	if _, err := classifier.TrainBundle(*bundle, files, *dev, opt, os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "trainer:", err)
 		os.Exit(1)
 	}
