@@ -112,7 +112,7 @@ func TestParseModelRefusesBadModels(t *testing.T) {
 		{`"hash_bits": 16`, `"hash_bits": 40`, "hash_bits"},
 		{`"hash_bits": 16`, `"hash_bits": 15`, "bytes, want"},
 		{`"redact": 0.`, `"redact": 1.`, "thresholds.redact"},
-		{`"accumulator": 1.2`, `"accumulator": 0`, "thresholds.accumulator"},
+		{`"accumulator": 0.8`, `"accumulator": 0`, "thresholds.accumulator"},
 		{`"hashed": "`, `"hashed": "!!`, "hashed"},
 	} {
 		bad := strings.Replace(string(good), c.old, c.new, 1)

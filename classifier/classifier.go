@@ -81,7 +81,7 @@
 // Tier-1 anchor), and are read before the next text ("rocket motor,
 // thrust. It makes about forty five kilonewtons."), so a context-only
 // release is scored with its topic; and a per-category accumulator sums
-// the probabilities of allowed texts with p ≥ 0.25, halving every five
+// the probabilities of allowed texts with p ≥ 0.15, halving every five
 // caller turns, and blocks and escalates once a category reaches the
 // model's accumulator threshold: piecemeal extraction.
 package classifier

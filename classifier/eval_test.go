@@ -128,8 +128,8 @@ var writerFiles = []string{"t1-spoken", "t2-agent", "t3-docs", "t4-adversarial",
 // makes the classifier generalise worse does not land.
 const (
 	lofoGoalRecall, lofoGoalFPR   = 0.93, 0.05
-	lofoFloorRecall, lofoFloorFPR = 0.90, 0.05 // overall
-	lofoStyleRecall, lofoStyleFPR = 0.85, 0.10 // each style
+	lofoFloorRecall, lofoFloorFPR = 0.92, 0.06 // overall
+	lofoStyleRecall, lofoStyleFPR = 0.88, 0.12 // each style
 )
 
 // TestLeaveOneFileOut is the figure that says whether the model
@@ -212,8 +212,8 @@ func TestConversationTurns(t *testing.T) {
 	}
 	t.Logf("conversations, per turn (model trained without them), threshold p ≥ %g", m.redact)
 	logTallies(t, by)
-	if c := by["all"]; c.Recall() < 0.70 || c.FPR() > 0.06 {
-		t.Errorf("conversation turns: recall %.3f (floor 0.70), FPR %.3f (ceiling 0.06)", c.Recall(), c.FPR())
+	if c := by["all"]; c.Recall() < 0.80 || c.FPR() > 0.04 {
+		t.Errorf("conversation turns: recall %.3f (floor 0.80), FPR %.3f (ceiling 0.04)", c.Recall(), c.FPR())
 	}
 }
 

@@ -19,7 +19,7 @@ const (
 	// accMin is the lowest probability that counts as a partial release:
 	// texts allowed at or above it add their probability to their
 	// categories.
-	accMin = 0.25
+	accMin = 0.15
 )
 
 // Session is one call's classifier state: the topic carry (a caller's

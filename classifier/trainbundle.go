@@ -180,7 +180,7 @@ func (e *Engine) TrainModel(data []string, opt TrainOptions) (*TrainResult, erro
 	cv.Tally(ex, t)
 	m := fz.Train(opt, nil)
 	m.redact = t
-	m.accum = 1.2
+	m.accum = 0.8
 	res := &TrainResult{Model: m, CV: cv}
 	for i := range ex {
 		res.Fit.Add(ex[i].Controlled, fz.Predict(m, i) >= t)

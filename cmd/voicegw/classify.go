@@ -78,7 +78,10 @@ skipped; the exit code is then 1. Blank lines are skipped.
 "train" fits the bundle's model on labelled JSONL files (one per writer
 or source), prints the leave-one-file-out cross-validation by file and
 style, and the figures on --dev, then writes model.json and manifest.json
-into the bundle directory.
+into the bundle directory. The threshold is the lowest probability at
+which the held-out false-positive rate is 4 %, over the files in a
+directory named train (the independent writers), or over all files when
+none is.
 `
 
 // runClassify implements `voicegw classify`.
