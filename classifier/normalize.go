@@ -191,9 +191,22 @@ func tokenizeDepth(text string, depth int) []token {
 		}
 		start := i
 		hidden := false
-		sb.Reset()
+		got := 0 // bytes of the word so far, invisibles left out
+		// The word is text[start:i] unless invisibles sit inside it.
+		word := func() string {
+			if !hidden {
+				return text[start:i]
+			}
+			sb.Reset()
+			for _, r := range text[start:i] {
+				if !invisible(r) {
+					sb.WriteRune(r)
+				}
+			}
+			return sb.String()
+		}
 		if signed {
-			sb.WriteRune(r)
+			got += w
 			i += w
 		}
 		for i < len(text) {
@@ -204,19 +217,19 @@ func tokenizeDepth(text string, depth int) []token {
 				continue
 			}
 			if isWordRune(r) {
-				sb.WriteRune(r)
+				got += w
 				i += w
 				continue
 			}
-			if joiner(r) && sb.Len() > 0 && joinsHere(text, i, w, r, sb.String()) {
-				sb.WriteRune(r)
+			if joiner(r) && got > 0 && joinsHere(text, i, w, r, word()) {
+				got += w
 				i += w
 				continue
 			}
 			break
 		}
 		prev = 'a'
-		if tk, ok := makeToken(sb.String(), start, i); ok {
+		if tk, ok := makeToken(word(), start, i); ok {
 			tk.sentence = sentence
 			tk.afterTimes = times
 			if hidden && tk.obf == "" && hiddenInside(text[start:i]) {
@@ -330,30 +343,25 @@ func makeToken(raw string, start, end int) (token, bool) {
 	if j, ok := joinSeparated(s); ok {
 		s, obf = j, obfDotted
 	}
-	var sb strings.Builder
-	sb.Grow(len(s))
 	letters, digits := 0, 0
 	ascii := isASCII(s)
 	mapped := false
-	for _, r := range s {
-		if !ascii {
-			if c, ok := confusableTable[r]; ok {
-				mapped = mapped || c != r
-				r = c
+	var text string
+	if ascii && !hasASCIIUpper(s) {
+		// The common case: already folded; count without copying.
+		for i := 0; i < len(s); i++ {
+			switch c := s[i]; {
+			case c >= 'a' && c <= 'z':
+				letters++
+			case c >= '0' && c <= '9':
+				digits++
 			}
-			r = unicode.ToLower(r)
-		} else if r >= 'A' && r <= 'Z' {
-			r += 'a' - 'A'
 		}
-		switch {
-		case unicode.IsLetter(r):
-			letters++
-		case r >= '0' && r <= '9':
-			digits++
-		}
-		sb.WriteRune(r)
+		text = s
+	} else {
+		text, letters, digits, mapped = foldToken(s, ascii)
 	}
-	t := token{text: sb.String(), start: start, end: end, obf: obf}
+	t := token{text: text, start: start, end: end, obf: obf}
 	if obf == "" && !isASCII(raw) && (mapped || s != raw) && isASCII(t.text) && hasNonASCIILetter(raw) {
 		t.obf = obfHomoglyph
 	}
@@ -491,6 +499,9 @@ func oneWord(s string) bool {
 
 // trimWord drops trailing joiners and a possessive "'s".
 func trimWord(s string) string {
+	if n := len(s); n > 0 && asciiAlnum(s[0]) && asciiAlnum(s[n-1]) && !(n >= 2 && s[n-1] == 's' && s[n-2] == '\'') {
+		return s // the common case: nothing to trim
+	}
 	for {
 		t := strings.TrimSuffix(strings.TrimRight(s, ".,-/'·:^×‑"), "'s")
 		t = strings.TrimLeft(t, ".,/'·:^×‑")
@@ -733,4 +744,45 @@ func normalizeOnce(text string) string {
 		sb.WriteString(t.text)
 	}
 	return sb.String()
+}
+
+// foldToken case-folds s and maps confusable letters to their skeleton,
+// counting letters and digits; mapped reports a confusable mapped.
+func foldToken(s string, ascii bool) (text string, letters, digits int, mapped bool) {
+	var sb strings.Builder
+	sb.Grow(len(s))
+	for _, r := range s {
+		if !ascii {
+			if c, ok := confusableTable[r]; ok {
+				mapped = mapped || c != r
+				r = c
+			}
+			r = unicode.ToLower(r)
+		} else if r >= 'A' && r <= 'Z' {
+			r += 'a' - 'A'
+		}
+		switch {
+		case unicode.IsLetter(r):
+			letters++
+		case r >= '0' && r <= '9':
+			digits++
+		}
+		sb.WriteRune(r)
+	}
+	return sb.String(), letters, digits, mapped
+}
+
+// hasASCIIUpper reports an ASCII upper-case letter in s.
+func hasASCIIUpper(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 'A' && s[i] <= 'Z' {
+			return true
+		}
+	}
+	return false
+}
+
+// asciiAlnum reports an ASCII letter or digit.
+func asciiAlnum(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
 }
