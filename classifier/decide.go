@@ -122,7 +122,7 @@ func (e *Engine) decide(text string, a *analysis, party Party, dir Direction, ct
 	case len(a.markings) > 0:
 		d.Action = Block
 		tr.addf("controlled text under an export-control marking: blocked")
-	case fs.has("imperative") || fs.has("procedure") && fs.feats[fs.index["procedure"]].val >= math.Log1p(2):
+	case fs.has("imperative") || fs.value("procedure") >= math.Log1p(2):
 		// Redaction removes values, not instructions.
 		d.Action = Block
 		tr.addf("controlled instructions (procedure language): blocked")
@@ -225,7 +225,7 @@ func onlyAsks(a *analysis) bool {
 		}
 	}
 	for _, h := range a.hits {
-		if h.p.kind == KindProcedure && (a.sentStart[h.first] || h.first > 0 && a.sentStart[h.first-1] && politeWord(a.toks[h.first-1].text)) {
+		if h.p.kind == KindProcedure && a.leads(h) {
 			return false
 		}
 	}

@@ -9,6 +9,7 @@ import (
 	"os"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -118,9 +119,32 @@ func trainingMetaOf(t testing.TB, m *Model) trainingMeta {
 	return meta
 }
 
-// writerFiles are the five independent writers' files of train/; the
-// leave-one-file-out bar holds each out in turn.
-var writerFiles = []string{"t1-spoken", "t2-agent", "t3-docs", "t4-adversarial", "t5-dualuse"}
+// trainingSet is the committed training data, featurised once for the
+// tests that retrain on part of it, with the embedded engine and the
+// committed model's training record.
+func trainingSet(t *testing.T) (*Engine, trainingMeta, []Example, *Featurized) {
+	t.Helper()
+	e := engine(t)
+	meta := trainingMetaOf(t, e.model)
+	trainingOnce.Do(func() {
+		ex, _, err := readTrainFiles(TrainingFiles("testdata"))
+		if err != nil {
+			trainingErr = err
+			return
+		}
+		trainingFz = e.Featurize(ex)
+	})
+	if trainingErr != nil {
+		t.Fatal(trainingErr)
+	}
+	return e, meta, trainingFz.Examples(), trainingFz
+}
+
+var (
+	trainingOnce sync.Once
+	trainingFz   *Featurized
+	trainingErr  error
+)
 
 // Leave-one-file-out bars. The goal (recall ≥ 0.93 and FPR ≤ 0.05,
 // overall and per style) is printed with the figures; the test fails
@@ -138,16 +162,12 @@ const (
 // committed model's options) decides that file's texts at the committed
 // threshold.
 func TestLeaveOneFileOut(t *testing.T) {
-	e := engine(t)
-	meta := trainingMetaOf(t, e.model)
-	files := TrainingFiles("testdata")
-	ex, _, err := readTrainFiles(files)
-	if err != nil {
-		t.Fatal(err)
-	}
-	fz := e.Featurize(ex)
+	e, meta, ex, fz := trainingSet(t)
 	by := map[string]*Tally{}
-	for _, w := range writerFiles {
+	for _, w := range WriterFiles(TrainingFiles("testdata")) {
+		if w == "conversations" {
+			continue // turns, measured as calls by TestConversationTurns
+		}
 		m := fz.Train(meta.Options, func(i int) bool { return ex[i].File != w })
 		for i := range ex {
 			if ex[i].File != w {
@@ -181,14 +201,7 @@ func TestLeaveOneFileOut(t *testing.T) {
 // a model trained without the conversations, and reports per-turn recall
 // and false-positive rate by role.
 func TestConversationTurns(t *testing.T) {
-	e := engine(t)
-	meta := trainingMetaOf(t, e.model)
-	files := TrainingFiles("testdata")
-	ex, _, err := readTrainFiles(files)
-	if err != nil {
-		t.Fatal(err)
-	}
-	fz := e.Featurize(ex)
+	e, meta, ex, fz := trainingSet(t)
 	m := fz.Train(meta.Options, func(i int) bool { return ex[i].File != "conversations" })
 	m.redact, m.accum = e.model.redact, e.model.accum
 	ce := e.WithModel(m)

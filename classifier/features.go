@@ -166,14 +166,14 @@ func (e *Engine) features(a *analysis, ctx *context) *featureSet {
 		case KindIntent:
 			intent++
 			intentSpans = append(intentSpans, h.span)
-			if a.sentStart[h.first] || h.first > 0 && a.sentStart[h.first-1] && politeWord(a.toks[h.first-1].text) {
+			if a.leads(h) {
 				imperative = true // "bypass the safe and arm device …"
 				procSpans = append(procSpans, h.span)
 			}
 		case KindProcedure:
 			procedure++
 			procSpans = append(procSpans, h.span)
-			if a.sentStart[h.first] || h.first > 0 && a.sentStart[h.first-1] && politeWord(a.toks[h.first-1].text) {
+			if a.leads(h) {
 				imperative = true
 			}
 		case KindTechnical:
@@ -404,6 +404,14 @@ func (e *Engine) features(a *analysis, ctx *context) *featureSet {
 }
 
 func (fs *featureSet) has(name string) bool { _, ok := fs.index[name]; return ok }
+
+// value is a named feature's value, 0 when absent.
+func (fs *featureSet) value(name string) float64 {
+	if i, ok := fs.index[name]; ok {
+		return fs.feats[i].val
+	}
+	return 0
+}
 
 func ctxCarry(ctx *context) map[string]float64 {
 	if ctx == nil || len(ctx.carry) == 0 {

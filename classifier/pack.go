@@ -160,35 +160,40 @@ var eccnRe = regexp.MustCompile(`^EAR-[0-9][A-E][0-9]{3}$`)
 // ECCN ("EAR-5A002").
 func validCategory(c string) bool { return romanCats[c] || eccnRe.MatchString(c) }
 
-// compilePack compiles a rule pack and, when lexData is not empty, the
-// lexicon merged into it.
-func compilePack(name string, data []byte, lexName string, lexData []byte) (*Engine, error) {
+// decodeStrict decodes YAML into v, refusing unknown fields, and returns
+// the document's node tree for the line numbers of later errors.
+func decodeStrict(name string, data []byte, v any) (*yaml.Node, error) {
 	var root yaml.Node
 	if err := yaml.Unmarshal(data, &root); err != nil {
 		return nil, fmt.Errorf("%w: %s: %w", ErrPack, name, err)
 	}
-	var pf packFile
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
-	if err := dec.Decode(&pf); err != nil {
+	if err := dec.Decode(v); err != nil {
 		return nil, fmt.Errorf("%w: %s: %w", ErrPack, name, err)
 	}
-	c := compiler{name: name, root: &root, e: &Engine{
+	return &root, nil
+}
+
+// compilePack compiles a rule pack and, when lexData is not empty, the
+// lexicon merged into it.
+func compilePack(name string, data []byte, lexName string, lexData []byte) (*Engine, error) {
+	var pf packFile
+	root, err := decodeStrict(name, data, &pf)
+	if err != nil {
+		return nil, err
+	}
+	c := compiler{name: name, root: root, e: &Engine{
 		version: strings.TrimSpace(pf.Version), units: map[string]unit{}, procedure: map[string]bool{},
 	}, seen: map[string]int{}, dims: map[string]bool{}}
 	c.compile(&pf)
 	if len(lexData) > 0 && len(c.errs) == 0 {
-		var lroot yaml.Node
-		if err := yaml.Unmarshal(lexData, &lroot); err != nil {
-			return nil, fmt.Errorf("%w: %s: %w", ErrPack, lexName, err)
-		}
 		var lf lexiconFile
-		dec := yaml.NewDecoder(bytes.NewReader(lexData))
-		dec.KnownFields(true)
-		if err := dec.Decode(&lf); err != nil {
-			return nil, fmt.Errorf("%w: %s: %w", ErrPack, lexName, err)
+		lroot, err := decodeStrict(lexName, lexData, &lf)
+		if err != nil {
+			return nil, err
 		}
-		c.name, c.root = lexName, &lroot
+		c.name, c.root = lexName, lroot
 		if strings.TrimSpace(lf.Version) == "" {
 			c.bad("version", "required", "version")
 		}

@@ -363,7 +363,7 @@ func (e *Engine) scoreWindow(a *analysis, first, end int, carry map[string]float
 			intent++
 		case KindProcedure:
 			procedure++
-			if a.sentStart[h.first] || h.first > 0 && a.sentStart[h.first-1] && politeWord(a.toks[h.first-1].text) {
+			if a.leads(h) {
 				imperative = true
 			}
 		}
@@ -433,6 +433,12 @@ func (e *Engine) scoreWindow(a *analysis, first, end int, carry map[string]float
 	}
 	w.r = w.a * (1 + w.l + w.q)
 	return w
+}
+
+// leads reports a hit that opens its sentence, after at most a polite or
+// sequencing word ("then torque …"): a verb there is an imperative.
+func (a *analysis) leads(h hit) bool {
+	return a.sentStart[h.first] || h.first > 0 && a.sentStart[h.first-1] && politeWord(a.toks[h.first-1].text)
 }
 
 func politeWord(s string) bool {

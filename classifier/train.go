@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -318,7 +319,7 @@ func (c *carryState) context() *context {
 	if len(terms) > carryTerms {
 		terms = terms[:carryTerms]
 	}
-	return &context{carry: maps2(c.m), prefix: strings.Join(terms, ", ")}
+	return &context{carry: maps.Clone(c.m), prefix: strings.Join(terms, ", ")}
 }
 
 func (c *carryState) advance(a *analysis) {
@@ -340,12 +341,4 @@ func (c *carryState) advance(a *analysis) {
 			c.terms[h.p.text] = max(c.terms[h.p.text], h.p.weight)
 		}
 	}
-}
-
-func maps2(m map[string]float64) map[string]float64 {
-	out := make(map[string]float64, len(m))
-	for k, v := range m {
-		out[k] = v
-	}
-	return out
 }
