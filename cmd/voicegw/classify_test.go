@@ -185,3 +185,39 @@ func TestClassifyPolicyBundle(t *testing.T) {
 		t.Errorf("tampered bundle: code %d, stderr %q", code, stderr)
 	}
 }
+
+// TestClassifyTrainRefusesBadData: training files are checked line by
+// line, and nothing is written when one is wrong; a bad role in a
+// session line is reported and the other lines are still classified.
+func TestClassifyTrainRefusesBadData(t *testing.T) {
+	dir := t.TempDir()
+	for _, name := range []string{"manifest.json", "default.yaml", "lexicon.yaml", "model.json"} {
+		b, err := os.ReadFile(filepath.Join("../../classifier/packs", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, name), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before, _ := os.ReadFile(filepath.Join(dir, "model.json"))
+	bad := filepath.Join(t.TempDir(), "bad.jsonl")
+	if err := os.WriteFile(bad, []byte(`{"id":"a","label":"benign","text":"hello"}`+"\n"+`{"id":"b","label":"secret","text":"x"}`+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var out, errb bytes.Buffer
+	if code := runClassify([]string{"train", "--bundle", dir, bad}, nil, &out, &errb); code != 1 || !strings.Contains(errb.String(), `bad.jsonl:2: label "secret"`) {
+		t.Errorf("bad label: code %d, stderr %q", code, errb.String())
+	}
+	if after, _ := os.ReadFile(filepath.Join(dir, "model.json")); !bytes.Equal(before, after) {
+		t.Error("a refused training run rewrote model.json")
+	}
+	errb.Reset()
+	if code := runClassify([]string{"train", "--bundle", dir}, nil, &out, &errb); code != 2 || !strings.Contains(errb.String(), "no training files") {
+		t.Errorf("no files: code %d, stderr %q", code, errb.String())
+	}
+	code, lines, stderr := classify(t, `{"conv":"a","role":"pilot","text":"hi"}`+"\n"+`{"conv":"a","role":"agent","text":"hello"}`+"\n", "--session")
+	if code != 1 || len(lines) != 1 || !strings.Contains(stderr, `line 1: role "pilot"`) {
+		t.Errorf("bad role: code %d, %d lines, stderr %q", code, len(lines), stderr)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -24,6 +25,12 @@ func TestVersionAndUsage(t *testing.T) {
 	errb.Reset()
 	if code := run(context.Background(), []string{"serve"}, nil, &out, &errb); code != 2 || !strings.Contains(errb.String(), "--dev") {
 		t.Errorf("serve without --dev: %d %q", code, errb.String())
+	}
+	errb.Reset()
+	missing := filepath.Join(t.TempDir(), "no-bundle")
+	if code := run(context.Background(), []string{"serve", "--dev", "--classifier", missing}, nil, &out, &errb); code != 2 ||
+		!strings.Contains(errb.String(), "--classifier") || !strings.Contains(errb.String(), missing) {
+		t.Errorf("serve --dev with a missing classifier bundle: %d %q", code, errb.String())
 	}
 }
 

@@ -52,6 +52,14 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		fmt.Fprintln(stderr, "voicegw serve: give --config FILE, or --dev (built-in dev tenant and simulated backends)")
 		return 2
 	}
+	var eng *classifier.Engine
+	if *bundle != "" {
+		var err error
+		if eng, err = classifier.Load(*bundle); err != nil {
+			fmt.Fprintf(stderr, "voicegw serve: --classifier: %v\n", err)
+			return 2
+		}
+	}
 
 	simCtx, stopSim := context.WithCancel(context.Background())
 	defer stopSim()
@@ -100,14 +108,6 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 				Numbers:          map[string]string{"*": ""},
 				USPersonAttested: *usPerson, AttestedBy: attested,
 			}},
-		}
-	}
-	var eng *classifier.Engine
-	if *bundle != "" {
-		var err error
-		if eng, err = classifier.Load(*bundle); err != nil {
-			fmt.Fprintf(stderr, "voicegw serve: --classifier: %v\n", err)
-			return 2
 		}
 	}
 	srv, err := gateway.New(gateway.Config{
