@@ -191,13 +191,22 @@ func (m *Model) explain(fs *featureSet, n int) []Contribution {
 	}
 	fs.scratch = top
 	out := make([]Contribution, len(top))
+	// The n-grams' one span each share one array.
+	grams := 0
+	for _, c := range top {
+		if fs.feats[c.i].name == "" {
+			grams++
+		}
+	}
+	gramSpans := make([]Span, 0, grams)
 	for k, c := range top {
 		f := &fs.feats[c.i]
 		out[k] = Contribution{Feature: f.name, Value: c.val, Weight: c.w, Logit: c.logit}
 		if f.name == "" {
 			out[k].Feature = "ngram:" + strconv.FormatUint(uint64(f.hash&mask), 16)
 			out[k].Text = f.gram()
-			out[k].Spans = []Span{f.span}
+			gramSpans = append(gramSpans, f.span)
+			out[k].Spans = gramSpans[len(gramSpans)-1 : len(gramSpans) : len(gramSpans)]
 		} else if len(f.spans) > 0 {
 			out[k].Spans = slices.Clone(f.spans)
 		}

@@ -102,6 +102,9 @@ func superscript(r rune) (byte, bool) {
 }
 
 func isWordRune(r rune) bool {
+	if r < utf8.RuneSelf {
+		return r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '%' || r == '@' || r == '$'
+	}
 	if unicode.IsLetter(r) || unicode.IsNumber(r) || unicode.IsMark(r) {
 		return true
 	}

@@ -14,11 +14,32 @@ var (
 	scales   = map[string]float64{"hundred": 100, "thousand": 1000, "million": 1e6, "billion": 1e9}
 )
 
+// numberWords is every word isNumberWord accepts, in one set.
+var numberWords = func() map[string]bool {
+	out := map[string]bool{"point": true, "a": true}
+	for k := range smallNums {
+		out[k] = true
+	}
+	for k := range tensNums {
+		out[k] = true
+	}
+	for k := range scales {
+		out[k] = true
+	}
+	return out
+}()
+
 func isNumberWord(s string) bool {
-	_, a := smallNums[s]
-	_, b := tensNums[s]
-	_, c := scales[s]
-	return a || b || c || s == "point" || s == "a"
+	// Every number word is 1 to 9 letters long and starts with one of a
+	// few letters: most words are turned away without a lookup.
+	if len(s) == 0 || len(s) > 9 {
+		return false
+	}
+	switch s[0] {
+	case 'a', 'b', 'e', 'f', 'h', 'm', 'n', 'o', 'p', 's', 't', 'z':
+		return numberWords[s]
+	}
+	return false
 }
 
 // maxNumberWords bounds the words read as one spelled number.

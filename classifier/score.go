@@ -147,7 +147,7 @@ func (e *Engine) analyze(text string) *analysis {
 	a.code = codeLines(text)
 	a.blobs = encodedRuns(text)
 	for i, t := range toks {
-		if askWords[t.text] || i+1 < len(toks) && askPairs[t.text+" "+toks[i+1].text] {
+		if askWords[t.text] || i+1 < len(toks) && askPairKeys[t.text][toks[i+1].text] {
 			a.asks++
 		}
 		if i+1 < len(toks) && toks[i+1].sentence == t.sentence {
@@ -513,7 +513,23 @@ var (
 		"what kind": true, "what about": true, "how about": true, "what type": true, "any idea": true, "do they": true,
 		"is that": true, "are they": true, "can it": true, "will it": true, "better than": true, "wondering if": true,
 		"what sort": true, "how fast": true, "how hot": true, "how quiet": true, "how heavy": true, "how thick": true}
+	// askPairKeys holds askPairs by first and second word, looked up
+	// without building the phrase.
+	askPairKeys = pairKeys(askPairs)
 )
+
+// pairKeys splits each two-word phrase of set into its words.
+func pairKeys(set map[string]bool) map[string]map[string]bool {
+	out := make(map[string]map[string]bool)
+	for k := range set {
+		a, b, _ := strings.Cut(k, " ")
+		if out[a] == nil {
+			out[a] = make(map[string]bool)
+		}
+		out[a][b] = true
+	}
+	return out
+}
 
 // pinRef reports a pin or connector reference at toks[i]: "pin 7", "pins
 // c", "j2", "p1-4", "tb3".
