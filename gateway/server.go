@@ -28,6 +28,7 @@ import (
 
 	"github.com/voicegw/voicegw/gateway/backends"
 	"github.com/voicegw/voicegw/gateway/web"
+	"github.com/voicegw/voicegw/telemetry"
 	"github.com/voicegw/voicegw/tenants"
 )
 
@@ -105,6 +106,7 @@ func New(cfg Config) (*Server, error) {
 			agents:   t.Agents,
 		}
 	}
+	s.watchAudit()
 	s.upgrade = websocket.Upgrader{
 		HandshakeTimeout: 10 * time.Second,
 		ReadBufferSize:   4096,
@@ -133,6 +135,38 @@ func New(cfg Config) (*Server, error) {
 		}
 	}()
 	return s, nil
+}
+
+// audits are the audit logs the gateway's decisions are recorded in: the
+// configured one and the default policy's, when it was given its own.
+func (s *Server) audits() []*telemetry.Audit {
+	out := []*telemetry.Audit{s.cfg.Audit}
+	if p, ok := s.cfg.Policy.(*ClassifierPolicy); ok && p.Audit != nil && p.Audit != s.cfg.Audit {
+		out = append(out, p.Audit)
+	}
+	return out
+}
+
+// watchAudit logs and counts every audit record that could not be
+// written. From the first one the gateway is not ready and refuses new
+// calls (auditErr), and the policy blocks what it cannot record.
+func (s *Server) watchAudit() {
+	for _, a := range s.audits() {
+		a.OnFailure(func(err error) {
+			s.cfg.Metrics.AuditFailures.Inc()
+			s.log.Error("audit record not written: refusing new calls, blocking unrecorded decisions", "err", err)
+		})
+	}
+}
+
+// auditErr is the first audit write failure, or nil.
+func (s *Server) auditErr() error {
+	for _, a := range s.audits() {
+		if err := a.Err(); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // MediaAddr is the UDP address of the WebRTC media mux.
@@ -241,7 +275,8 @@ func (s *Server) ActiveCalls() int {
 func (s *Server) handleReady(w http.ResponseWriter, _ *http.Request) {
 	calls := s.ActiveCalls()
 	status := http.StatusOK
-	ready := !s.draining.Load()
+	auditOK := s.auditErr() == nil
+	ready := !s.draining.Load() && auditOK
 	if !ready {
 		status = http.StatusServiceUnavailable
 	}
@@ -252,6 +287,7 @@ func (s *Server) handleReady(w http.ResponseWriter, _ *http.Request) {
 		"draining": s.draining.Load(),
 		"calls":    calls,
 		"media":    s.webrtc.Addr().String(),
+		"audit":    map[bool]string{true: "ok", false: "failing"}[auditOK],
 	}
 	if s.cfg.Status != nil {
 		for k, v := range s.cfg.Status() {
@@ -500,6 +536,10 @@ func (c *callConn) startCall(offer string) {
 	c.sessDone = done
 }
 
+// auditRetryAfter is the Retry-After of a call refused because the audit
+// log is failing: long, since only an operator can clear it.
+const auditRetryAfter = 60 * time.Second
+
 // refusal is why a call was not admitted, as a signaling error (the SIP
 // ingress maps it to a status code).
 type refusal struct {
@@ -514,6 +554,11 @@ type refusal struct {
 func (s *Server) admitCall(caller Caller, log *slog.Logger) (release func(), _ *refusal) {
 	if s.draining.Load() {
 		return nil, &refusal{code: codeUnavailable, msg: errDraining.Error(), retryAfter: 5 * time.Second}
+	}
+	if s.auditErr() != nil {
+		s.cfg.Metrics.SignalingErrs.WithLabelValues(codeUnavailable).Inc()
+		log.Warn("call refused: the audit log is failing")
+		return nil, &refusal{code: codeUnavailable, msg: errAuditFailing.Error(), retryAfter: auditRetryAfter}
 	}
 	s.mu.Lock()
 	full := len(s.sessions) >= s.cfg.MaxCalls
