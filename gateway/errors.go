@@ -13,6 +13,7 @@ var (
 	errSessionClosed  = errors.New("session closed")
 	errUnauthorized   = errors.New("unauthorized")
 	errDraining       = errors.New("gateway is draining")
+	errSignalingPanic = errors.New("signaling reader failed")
 	errAuditFailing   = errors.New("the audit log is failing; calls are refused")
 )
 

@@ -67,6 +67,7 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	ing.onPanic = func() { cfg.Metrics.SessionPanics.WithLabelValues("webrtc").Inc() }
 	s := &Server{
 		cfg:      cfg,
 		log:      log,
@@ -403,6 +404,13 @@ func (c *callConn) serve() {
 	msgs := make(chan clientMessage)
 	readErr := make(chan error, 1)
 	go func() {
+		defer func() {
+			if r := recover(); r != nil {
+				c.srv.cfg.Metrics.SessionPanics.WithLabelValues("webrtc").Inc()
+				c.log.Error("signaling reader panicked; hanging up", panicAttrs("signaling", r)...)
+				readErr <- errSignalingPanic
+			}
+		}()
 		for {
 			m, err := c.conn.readMessage()
 			var bad *badMessageError
@@ -603,7 +611,7 @@ func (s *Server) launch(sess *session, release func(), done func(reason string))
 	s.mu.Unlock()
 	go func() {
 		defer s.calls.Done()
-		reason := sess.run()
+		reason := runSession(sess)
 		release()
 		s.mu.Lock()
 		delete(s.sessions, sess.id)
@@ -611,4 +619,20 @@ func (s *Server) launch(sess *session, release func(), done func(reason string))
 		done(reason)
 	}()
 	return true
+}
+
+// runSession runs sess and returns its hang-up reason. The session
+// recovers its own goroutines; a panic in its teardown still ends only
+// that call: it is counted and logged, and the call's media is closed.
+func runSession(sess *session) (reason string) {
+	defer func() {
+		if r := recover(); r != nil {
+			sess.deps.metrics.SessionPanics.WithLabelValues(sess.leg.Ingress()).Inc()
+			sess.log.Error("call teardown panicked", panicAttrs("teardown", r)...)
+			sess.cancel()
+			_ = sess.leg.Close()
+			reason = reasonError
+		}
+	}()
+	return sess.run()
 }

@@ -33,8 +33,9 @@ type stackOptions struct {
 	pipeline  PipelineConfig
 	audit     *telemetry.Audit
 	policy    Policy
-	caller    Caller // the caller of token "tok"
-	trunk     Trunk  // default: loopback, any number
+	caller    Caller       // the caller of token "tok"
+	tokens    StaticTokens // more tokens
+	trunk     Trunk        // default: loopback, any number
 	drain     time.Duration
 }
 
@@ -72,6 +73,10 @@ func startTestStack(t *testing.T, o stackOptions) *testStack {
 	if o.caller.Tenant == "" {
 		o.caller = Caller{Tenant: "dev", Subject: "tester"}
 	}
+	auth := StaticTokens{"tok": o.caller}
+	for k, v := range o.tokens {
+		auth[k] = v
+	}
 	ep := func(name string) backends.Endpoint {
 		return backends.Endpoint{Name: name, URL: simURL, Timeout: 3 * time.Second}
 	}
@@ -82,7 +87,7 @@ func startTestStack(t *testing.T, o stackOptions) *testStack {
 		LLM:          backends.LLMConfig{Endpoint: ep("sim-llm")},
 		TTS:          backends.TTSConfig{Endpoint: ep("sim-tts")},
 		Pipeline:     o.pipeline,
-		Auth:         StaticTokens{"tok": o.caller},
+		Auth:         auth,
 		Logger:       log,
 		Metrics:      telemetry.NewMetrics(),
 		Audit:        o.audit,
