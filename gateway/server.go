@@ -46,12 +46,19 @@ type Server struct {
 	http    *http.Server
 	upgrade websocket.Upgrader
 
+	// draining: no call is admitted (Shutdown began). closing: not even a
+	// call admitted before is started (the drain is over).
 	draining atomic.Bool
 	mu       sync.Mutex
+	closing  bool
 	sessions map[string]*session
-	calls    sync.WaitGroup
-	stopBg   context.CancelFunc
-	bg       sync.WaitGroup
+	// callEnded is closed, and replaced, each time a call ends.
+	callEnded chan struct{}
+	stopBg    context.CancelFunc
+	bg        sync.WaitGroup
+	// drainTimer starts the drain's deadline (time.After; tests
+	// replace it).
+	drainTimer func(time.Duration) <-chan time.Time
 }
 
 // New validates cfg, fills its defaults and opens the WebRTC UDP socket.
@@ -69,11 +76,13 @@ func New(cfg Config) (*Server, error) {
 	}
 	ing.onPanic = func() { cfg.Metrics.SessionPanics.WithLabelValues("webrtc").Inc() }
 	s := &Server{
-		cfg:      cfg,
-		log:      log,
-		webrtc:   ing,
-		sessions: map[string]*session{},
-		deps:     map[string]*sessionDeps{},
+		cfg:        cfg,
+		log:        log,
+		webrtc:     ing,
+		sessions:   map[string]*session{},
+		deps:       map[string]*sessionDeps{},
+		callEnded:  make(chan struct{}),
+		drainTimer: time.After,
 	}
 	var prewarm []*notices
 	var prewarmTexts [][]string
@@ -211,41 +220,52 @@ func (s *Server) ServeTLS(l net.Listener, certFile, keyFile string) error {
 	return s.http.ServeTLS(l, certFile, keyFile)
 }
 
-// Shutdown stops admitting calls, hangs up the calls in progress (each
-// caller gets a hangup event with reason "shutdown"), waits for them to end
-// within ctx or Config.DrainTimeout, then stops the HTTP server, the SIP
-// listeners (after the SIP calls' BYEs) and the media socket. Later calls
-// return the first call's result.
+// Shutdown drains the gateway and stops it. It stops admitting calls at
+// once (/readyz turns 503, signaling refuses with "draining", SIP INVITEs
+// get 503 with Retry-After) and lets the calls in progress go on for
+// Config.DrainTimeout or until ctx ends, whichever comes first (ending ctx
+// cuts the drain short; it does not skip the rest). Then it
+// hangs up the calls that remain (a hangup event with reason "shutdown"
+// on signaling, a BYE on SIP), waits for them to end (bounded by
+// hangupGrace), and stops the HTTP server, the SIP listeners and the
+// media socket. Later calls return the first call's result.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.shutdownOnce.Do(func() { s.shutdownErr = s.shutdown(ctx) })
 	return s.shutdownErr
 }
 
+// hangupGrace bounds how long Shutdown waits for the calls it hung up to
+// end (their BYEs confirmed), and then for the HTTP server to stop.
+const hangupGrace = byeTimeout + time.Second
+
 func (s *Server) shutdown(ctx context.Context) error {
-	// Draining is set under the lock that guards admitting a call, so no
-	// call is added to s.calls once Wait may have started.
 	s.mu.Lock()
 	s.draining.Store(true)
-	for _, ss := range s.sessions {
-		ss.hangup(reasonShutdown)
-	}
+	n := len(s.sessions)
 	s.mu.Unlock()
-	drained := make(chan struct{})
-	go func() {
-		s.calls.Wait()
-		close(drained)
-	}()
-	dctx, cancel := context.WithTimeout(ctx, s.cfg.DrainTimeout)
-	defer cancel()
 	var errs []error
-	select {
-	case <-drained:
-	case <-dctx.Done():
-		errs = append(errs, fmt.Errorf("gateway: calls still draining: %w", dctx.Err()))
+	if n > 0 {
+		s.log.Info("draining: new calls refused, calls in progress may go on", "calls", n, "drain_timeout", s.cfg.DrainTimeout)
+		deadline := s.drainTimer(s.cfg.DrainTimeout)
+		if !s.waitCalls(ctx, deadline) {
+			s.hangupAll()
+			hctx, cancel := context.WithTimeout(context.Background(), hangupGrace)
+			if !s.waitCalls(hctx, nil) {
+				errs = append(errs, fmt.Errorf("gateway: calls still ending after hang-up: %w", hctx.Err()))
+			}
+			cancel()
+		}
 	}
+	s.mu.Lock()
+	s.closing = true
+	s.mu.Unlock()
 	s.stopBg()
 	s.bg.Wait()
-	if err := s.http.Shutdown(dctx); err != nil {
+	// Bounded on its own: an ended ctx cut the drain short, it does not
+	// skip the orderly stop.
+	hctx, cancel := context.WithTimeout(context.Background(), hangupGrace)
+	defer cancel()
+	if err := s.http.Shutdown(hctx); err != nil {
 		errs = append(errs, err)
 	}
 	if err := s.webrtc.Close(); err != nil {
@@ -255,6 +275,38 @@ func (s *Server) shutdown(ctx context.Context) error {
 		s.sip.close()
 	}
 	return errors.Join(errs...)
+}
+
+// waitCalls waits until no call is in progress (true), or until ctx ends
+// or deadline fires (false).
+func (s *Server) waitCalls(ctx context.Context, deadline <-chan time.Time) bool {
+	for {
+		s.mu.Lock()
+		n, ended := len(s.sessions), s.callEnded
+		s.mu.Unlock()
+		if n == 0 {
+			return true
+		}
+		select {
+		case <-ended:
+		case <-deadline:
+			return false
+		case <-ctx.Done():
+			return false
+		}
+	}
+}
+
+// hangupAll ends the drain: no admitted call is started any more, and the
+// calls in progress are hung up with reason "shutdown".
+func (s *Server) hangupAll() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.closing = true
+	s.log.Info("drain over: hanging up the calls in progress", "calls", len(s.sessions))
+	for _, ss := range s.sessions {
+		ss.hangup(reasonShutdown)
+	}
 }
 
 // SIPAddr is the bound SIP listen address for network ("udp", "tcp",
@@ -356,7 +408,7 @@ func (s *Server) handleCall(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if s.draining.Load() {
-		refuse(codeUnavailable, "gateway is shutting down; try again shortly", websocket.CloseTryAgainLater)
+		refuse(codeDraining, errDraining.Error(), websocket.CloseTryAgainLater)
 		return
 	}
 	log := s.log.With("tenant", caller.Tenant, "subject", caller.Subject)
@@ -537,12 +589,16 @@ func (c *callConn) startCall(offer string) {
 	}
 	done := make(chan string, 1)
 	if !s.launch(sess, release, func(reason string) { done <- reason }) {
-		c.sendError(codeUnavailable, errDraining.Error())
+		c.sendError(codeDraining, errDraining.Error())
 		return
 	}
 	c.sess = sess
 	c.sessDone = done
 }
+
+// drainRetryAfter is the Retry-After of a call refused while draining: by
+// then the caller is better served by another replica.
+const drainRetryAfter = 5 * time.Second
 
 // auditRetryAfter is the Retry-After of a call refused because the audit
 // log is failing: long, since only an operator can clear it.
@@ -561,7 +617,8 @@ type refusal struct {
 // the call ends (or is not set up after all).
 func (s *Server) admitCall(caller Caller, log *slog.Logger) (release func(), _ *refusal) {
 	if s.draining.Load() {
-		return nil, &refusal{code: codeUnavailable, msg: errDraining.Error(), retryAfter: 5 * time.Second}
+		s.cfg.Metrics.SignalingErrs.WithLabelValues(codeDraining).Inc()
+		return nil, &refusal{code: codeDraining, msg: errDraining.Error(), retryAfter: drainRetryAfter}
 	}
 	if s.auditErr() != nil {
 		s.cfg.Metrics.SignalingErrs.WithLabelValues(codeUnavailable).Inc()
@@ -595,26 +652,26 @@ func (s *Server) admitCall(caller Caller, log *slog.Logger) (release func(), _ *
 }
 
 // launch registers sess and runs it on its own goroutine; when it has
-// ended, release is called and then done with the hang-up reason. It
-// returns false (and discards the session, releasing it) when the gateway
-// began draining while the call was being set up.
+// ended, release is called and then done with the hang-up reason. A call
+// admitted before the drain began still starts during it; launch returns
+// false (and discards the session, releasing it) once the drain is over.
 func (s *Server) launch(sess *session, release func(), done func(reason string)) bool {
 	s.mu.Lock()
-	if s.draining.Load() {
+	if s.closing {
 		s.mu.Unlock()
 		release()
 		sess.discard()
 		return false
 	}
 	s.sessions[sess.id] = sess
-	s.calls.Add(1)
 	s.mu.Unlock()
 	go func() {
-		defer s.calls.Done()
 		reason := runSession(sess)
 		release()
 		s.mu.Lock()
 		delete(s.sessions, sess.id)
+		close(s.callEnded)
+		s.callEnded = make(chan struct{})
 		s.mu.Unlock()
 		done(reason)
 	}()

@@ -464,7 +464,7 @@ func (in *sipIngress) newCall(req *sip.Request, tx sip.ServerTransaction) {
 	release, ref := in.srv.admitCall(caller, log)
 	if ref != nil {
 		code, reason := 503, "Service Unavailable"
-		if ref.code == codeUnavailable && in.srv.draining.Load() {
+		if ref.code == codeDraining {
 			log.Info("sip call refused: draining")
 		}
 		in.respond(req, tx, code, reason, retryAfter(ref.retryAfter))
