@@ -13,7 +13,7 @@ import (
 	"github.com/voicegw/voicegw/media/mediatest"
 )
 
-// TestSIPCallLogsNoText: a SIP call runs a full turn (the caller's
+// TestSIPCallLogsNoText: a SIP call, then a WebRTC call, runs a full turn (the caller's
 // distinctive sentence is transcribed, the model echoes it, TTS speaks
 // it) with the gateway logging at debug level, and neither the caller's
 // words nor the model's reply appears anywhere in the log; the call
@@ -45,6 +45,29 @@ func TestSIPCallLogsNoText(t *testing.T) {
 		t.Errorf("hangup: %v", err)
 	}
 	eventually(t, 10*time.Second, "the call to end", func() bool { return st.srv.ActiveCalls() == 0 })
+
+	// The same over WebRTC: the words go to the caller on signaling only.
+	web := dialCall(t, st, "tok")
+	web.Say(mediatest.Speech(t, "Hello, can you hear me?", media.PipelineRate))
+	captioned := false
+	timeout := time.After(20 * time.Second)
+	for done := false; !done; {
+		select {
+		case m, ok := <-web.Events():
+			if !ok {
+				t.Fatal("signaling closed before the turn ended")
+			}
+			captioned = captioned || m.Type == "transcript" && strings.Contains(m.Text, "marmalade")
+			done = m.Type == "turn"
+		case <-timeout:
+			t.Fatal("no turn on the WebRTC call")
+		}
+	}
+	if !captioned {
+		t.Error("the WebRTC caller got no caption of the sentence")
+	}
+	web.Close()
+	eventually(t, 10*time.Second, "the WebRTC call to end", func() bool { return st.srv.ActiveCalls() == 0 })
 
 	logs := st.logs.String()
 	if strings.Contains(logs, "marmalade") || strings.Contains(logs, "lighthouse") {

@@ -2,11 +2,13 @@ package gateway
 
 import (
 	"context"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/voicegw/voicegw/loadtest"
+	"github.com/voicegw/voicegw/telemetry"
 )
 
 // panickyPolicy panics on every check of the calls of subject "boom",
@@ -133,4 +135,24 @@ func contains(v []string, s string) bool {
 		}
 	}
 	return false
+}
+
+// TestBackendAttemptPanicReachesTheTurn: a panic while trying a backend
+// (on firstAnswer's attempt goroutine, where nothing could recover it) is
+// raised again on the goroutine waiting for the answer, a session
+// goroutine whose recovery ends the call.
+func TestBackendAttemptPanicReachesTheTurn(t *testing.T) {
+	got := make(chan any, 1)
+	func() {
+		defer func() { got <- recover() }()
+		_, _, _ = firstAnswer(context.Background(), chainOps[int]{
+			role: "llm", tenant: "dev", log: slog.New(slog.DiscardHandler), m: telemetry.NewMetrics(), n: 1,
+			names:   func(int) string { return "llm" },
+			try:     func(context.Context, int) (int, error) { panic("backend client exploded") },
+			discard: func(int) {},
+		})
+	}()
+	if r := <-got; r != "backend client exploded" {
+		t.Errorf("recovered %v on the waiting goroutine, want the attempt's panic", r)
+	}
 }
