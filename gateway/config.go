@@ -54,7 +54,9 @@ type Config struct {
 	AllowedOrigins []string
 	// MaxCalls caps concurrent calls on this gateway. Default 200.
 	MaxCalls int
-	// DrainTimeout bounds how long Shutdown waits for calls to end. Default 5 s.
+	// DrainTimeout is how long the calls in progress may go on once
+	// Shutdown began (no new call is admitted meanwhile) before they are
+	// hung up. Default 30 s.
 	DrainTimeout time.Duration
 	// Logger for the gateway. Default slog.Default().
 	Logger *slog.Logger
@@ -224,7 +226,7 @@ func (c *Config) setDefaults() error {
 		c.MaxCalls = 200
 	}
 	if c.DrainTimeout == 0 {
-		c.DrainTimeout = 5 * time.Second
+		c.DrainTimeout = 30 * time.Second
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
@@ -268,6 +270,9 @@ func (c *Config) validate() error {
 	var errs []error
 	if c.Auth == nil {
 		errs = append(errs, errors.New("auth: an authenticator is required"))
+	}
+	if c.DrainTimeout < 0 {
+		errs = append(errs, fmt.Errorf("drain_timeout: must not be negative, got %s", c.DrainTimeout))
 	}
 	for id, t := range c.Tenants {
 		for _, b := range []struct{ role, url string }{{"asr", t.ASR.URL}, {"llm", t.LLM.URL}, {"tts", t.TTS.URL}} {

@@ -13,6 +13,8 @@ var (
 	errSessionClosed  = errors.New("session closed")
 	errUnauthorized   = errors.New("unauthorized")
 	errDraining       = errors.New("gateway is draining")
+	errSignalingPanic = errors.New("signaling reader failed")
+	errAuditFailing   = errors.New("the audit log is failing; calls are refused")
 )
 
 // Signaling error codes sent in {"type":"error","code":…}.
@@ -22,7 +24,10 @@ const (
 	codeRateLimited  = "rate_limited"
 	codeInternal     = "internal"
 	codeUnavailable  = "unavailable"
-	codeBackend      = "backend_error"
+	// codeDraining refuses a call because the gateway is shutting down
+	// (draining the calls in progress); retry on another replica.
+	codeDraining = "draining"
+	codeBackend  = "backend_error"
 	// codeUSPersonRequired refuses a caller not attested as a U.S. person
 	// on a U.S.-person-only tenant.
 	codeUSPersonRequired = "us_person_required"

@@ -232,8 +232,14 @@ func firstAnswer[T any](ctx context.Context, o chainOps[T]) (T, context.CancelFu
 		actx, cancel := context.WithCancel(ctx)
 		cancels = append(cancels, cancel)
 		go func() {
-			v, err := o.try(actx, i)
-			results <- attempt[T]{i: i, v: v, err: err}
+			a := attempt[T]{i: i}
+			defer func() {
+				if r := recover(); r != nil {
+					a.err = &panicError{value: r}
+				}
+				results <- a
+			}()
+			a.v, a.err = o.try(actx, i)
 		}()
 	}
 	// finish cancels every attempt but the winner and, without making the
@@ -247,8 +253,13 @@ func firstAnswer[T any](ctx context.Context, o chainOps[T]) (T, context.CancelFu
 		if rest := pending; rest > 0 {
 			go func() {
 				for range rest {
-					if a := <-results; a.err == nil {
+					a := <-results
+					var pe *panicError
+					switch {
+					case a.err == nil:
 						o.discard(a.v)
+					case errors.As(a.err, &pe):
+						logDiscardedPanic(o.log, o.role, pe)
 					}
 				}
 			}()
@@ -275,6 +286,11 @@ func firstAnswer[T any](ctx context.Context, o chainOps[T]) (T, context.CancelFu
 			}
 		case a := <-results:
 			pending--
+			if pe := (*panicError)(nil); errors.As(a.err, &pe) {
+				// Panic again on this goroutine, whose session recovers.
+				finish(-1)
+				panic(pe.value)
+			}
 			if a.err == nil {
 				finish(a.i)
 				if a.i > 0 {

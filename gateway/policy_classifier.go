@@ -45,7 +45,8 @@ type classifierCall struct {
 
 // Check implements CallPolicy. Every decision that is not a plain allow,
 // and every decision on marked or controlled text, is audited with salted
-// hashes of the matched spans, never the text.
+// hashes of the matched spans, never the text. A decision whose record
+// cannot be written becomes a block.
 func (c *classifierCall) Check(text string, dir Direction, meta CheckMeta) PolicyDecision {
 	cdir := classifier.Inbound
 	if dir == Outbound {
@@ -54,32 +55,37 @@ func (c *classifierCall) Check(text string, dir Direction, meta CheckMeta) Polic
 	c.mu.Lock()
 	d := c.sess.Classify(text, c.party, cdir)
 	c.mu.Unlock()
-	if d.Action != classifier.Allow || d.Controlled || len(d.Markings) > 0 {
-		if c.p.Audit != nil {
-			_ = c.p.Audit.Write(telemetry.AuditRecord{
-				Tenant:      c.caller.Tenant,
-				Subject:     c.caller.Subject,
-				Call:        c.callID,
-				Ingress:     meta.Ingress,
-				Turn:        meta.Turn,
-				Direction:   string(dir),
-				Party:       string(c.party),
-				AttestedBy:  c.caller.AttestedBy,
-				Backend:     meta.Backend,
-				Action:      string(d.Action),
-				Controlled:  d.Controlled,
-				Score:       d.Score,
-				Categories:  d.Categories,
-				Rules:       d.Rules,
-				Markings:    d.Markings,
-				SpanHashes:  d.SpanHashes(c.p.Audit.Salt(), text),
-				TextHash:    c.p.Audit.Hash(text),
-				TextLen:     len(text),
-				PackVersion: d.PackVersion,
-			})
-		}
+	out := PolicyDecision{Action: string(d.Action), Categories: d.Categories, Rules: d.Rules, Redacted: d.Redacted}
+	if c.p.Audit == nil || (d.Action == classifier.Allow && !d.Controlled && len(d.Markings) == 0) {
+		return out
 	}
-	return PolicyDecision{Action: string(d.Action), Categories: d.Categories, Rules: d.Rules, Redacted: d.Redacted}
+	err := c.p.Audit.Write(telemetry.AuditRecord{
+		Tenant:      c.caller.Tenant,
+		Subject:     c.caller.Subject,
+		Call:        c.callID,
+		Ingress:     meta.Ingress,
+		Turn:        meta.Turn,
+		Direction:   string(dir),
+		Party:       string(c.party),
+		AttestedBy:  c.caller.AttestedBy,
+		Backend:     meta.Backend,
+		Action:      string(d.Action),
+		Controlled:  d.Controlled,
+		Score:       d.Score,
+		Categories:  d.Categories,
+		Rules:       d.Rules,
+		Markings:    d.Markings,
+		SpanHashes:  d.SpanHashes(c.p.Audit.Salt(), text),
+		TextHash:    c.p.Audit.Hash(text),
+		TextLen:     len(text),
+		PackVersion: d.PackVersion,
+	})
+	if err != nil {
+		// A decision that cannot be recorded is not released (3.3.4):
+		// the text is neither spoken nor sent to the model.
+		out.Action, out.Redacted = ActionBlock, ""
+	}
+	return out
 }
 
 var _ Policy = (*ClassifierPolicy)(nil)

@@ -28,6 +28,7 @@ import (
 
 	"github.com/voicegw/voicegw/gateway/backends"
 	"github.com/voicegw/voicegw/gateway/web"
+	"github.com/voicegw/voicegw/telemetry"
 	"github.com/voicegw/voicegw/tenants"
 )
 
@@ -45,12 +46,19 @@ type Server struct {
 	http    *http.Server
 	upgrade websocket.Upgrader
 
+	// draining: no call is admitted (Shutdown began). closing: not even a
+	// call admitted before is started (the drain is over).
 	draining atomic.Bool
 	mu       sync.Mutex
+	closing  bool
 	sessions map[string]*session
-	calls    sync.WaitGroup
-	stopBg   context.CancelFunc
-	bg       sync.WaitGroup
+	// callEnded is closed, and replaced, each time a call ends.
+	callEnded chan struct{}
+	stopBg    context.CancelFunc
+	bg        sync.WaitGroup
+	// drainTimer starts the drain's deadline (time.After; tests
+	// replace it).
+	drainTimer func(time.Duration) <-chan time.Time
 }
 
 // New validates cfg, fills its defaults and opens the WebRTC UDP socket.
@@ -66,12 +74,15 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	ing.onPanic = func() { cfg.Metrics.SessionPanics.WithLabelValues("webrtc").Inc() }
 	s := &Server{
-		cfg:      cfg,
-		log:      log,
-		webrtc:   ing,
-		sessions: map[string]*session{},
-		deps:     map[string]*sessionDeps{},
+		cfg:        cfg,
+		log:        log,
+		webrtc:     ing,
+		sessions:   map[string]*session{},
+		deps:       map[string]*sessionDeps{},
+		callEnded:  make(chan struct{}),
+		drainTimer: time.After,
 	}
 	var prewarm []*notices
 	var prewarmTexts [][]string
@@ -105,6 +116,7 @@ func New(cfg Config) (*Server, error) {
 			agents:   t.Agents,
 		}
 	}
+	s.watchAudit()
 	s.upgrade = websocket.Upgrader{
 		HandshakeTimeout: 10 * time.Second,
 		ReadBufferSize:   4096,
@@ -133,6 +145,38 @@ func New(cfg Config) (*Server, error) {
 		}
 	}()
 	return s, nil
+}
+
+// audits are the audit logs the gateway's decisions are recorded in: the
+// configured one and the default policy's, when it was given its own.
+func (s *Server) audits() []*telemetry.Audit {
+	out := []*telemetry.Audit{s.cfg.Audit}
+	if p, ok := s.cfg.Policy.(*ClassifierPolicy); ok && p.Audit != nil && p.Audit != s.cfg.Audit {
+		out = append(out, p.Audit)
+	}
+	return out
+}
+
+// watchAudit logs and counts every audit record that could not be
+// written. From the first one the gateway is not ready and refuses new
+// calls (auditErr), and the policy blocks what it cannot record.
+func (s *Server) watchAudit() {
+	for _, a := range s.audits() {
+		a.OnFailure(func(err error) {
+			s.cfg.Metrics.AuditFailures.Inc()
+			s.log.Error("audit record not written: refusing new calls, blocking unrecorded decisions", "err", err)
+		})
+	}
+}
+
+// auditErr is the first audit write failure, or nil.
+func (s *Server) auditErr() error {
+	for _, a := range s.audits() {
+		if err := a.Err(); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // MediaAddr is the UDP address of the WebRTC media mux.
@@ -176,41 +220,52 @@ func (s *Server) ServeTLS(l net.Listener, certFile, keyFile string) error {
 	return s.http.ServeTLS(l, certFile, keyFile)
 }
 
-// Shutdown stops admitting calls, hangs up the calls in progress (each
-// caller gets a hangup event with reason "shutdown"), waits for them to end
-// within ctx or Config.DrainTimeout, then stops the HTTP server, the SIP
-// listeners (after the SIP calls' BYEs) and the media socket. Later calls
-// return the first call's result.
+// Shutdown drains the gateway and stops it. It stops admitting calls at
+// once (/readyz turns 503, signaling refuses with "draining", SIP INVITEs
+// get 503 with Retry-After) and lets the calls in progress go on for
+// Config.DrainTimeout or until ctx ends, whichever comes first (ending ctx
+// cuts the drain short; it does not skip the rest). Then it
+// hangs up the calls that remain (a hangup event with reason "shutdown"
+// on signaling, a BYE on SIP), waits for them to end (bounded by
+// hangupGrace), and stops the HTTP server, the SIP listeners and the
+// media socket. Later calls return the first call's result.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.shutdownOnce.Do(func() { s.shutdownErr = s.shutdown(ctx) })
 	return s.shutdownErr
 }
 
+// hangupGrace bounds how long Shutdown waits for the calls it hung up to
+// end (their BYEs confirmed), and then for the HTTP server to stop.
+const hangupGrace = byeTimeout + time.Second
+
 func (s *Server) shutdown(ctx context.Context) error {
-	// Draining is set under the lock that guards admitting a call, so no
-	// call is added to s.calls once Wait may have started.
 	s.mu.Lock()
 	s.draining.Store(true)
-	for _, ss := range s.sessions {
-		ss.hangup(reasonShutdown)
-	}
+	n := len(s.sessions)
 	s.mu.Unlock()
-	drained := make(chan struct{})
-	go func() {
-		s.calls.Wait()
-		close(drained)
-	}()
-	dctx, cancel := context.WithTimeout(ctx, s.cfg.DrainTimeout)
-	defer cancel()
 	var errs []error
-	select {
-	case <-drained:
-	case <-dctx.Done():
-		errs = append(errs, fmt.Errorf("gateway: calls still draining: %w", dctx.Err()))
+	if n > 0 {
+		s.log.Info("draining: new calls refused, calls in progress may go on", "calls", n, "drain_timeout", s.cfg.DrainTimeout)
+		deadline := s.drainTimer(s.cfg.DrainTimeout)
+		if !s.waitCalls(ctx, deadline) {
+			s.hangupAll()
+			hctx, cancel := context.WithTimeout(context.Background(), hangupGrace)
+			if !s.waitCalls(hctx, nil) {
+				errs = append(errs, fmt.Errorf("gateway: calls still ending after hang-up: %w", hctx.Err()))
+			}
+			cancel()
+		}
 	}
+	s.mu.Lock()
+	s.closing = true
+	s.mu.Unlock()
 	s.stopBg()
 	s.bg.Wait()
-	if err := s.http.Shutdown(dctx); err != nil {
+	// Bounded on its own: an ended ctx cut the drain short, it does not
+	// skip the orderly stop.
+	hctx, cancel := context.WithTimeout(context.Background(), hangupGrace)
+	defer cancel()
+	if err := s.http.Shutdown(hctx); err != nil {
 		errs = append(errs, err)
 	}
 	if err := s.webrtc.Close(); err != nil {
@@ -220,6 +275,38 @@ func (s *Server) shutdown(ctx context.Context) error {
 		s.sip.close()
 	}
 	return errors.Join(errs...)
+}
+
+// waitCalls waits until no call is in progress (true), or until ctx ends
+// or deadline fires (false).
+func (s *Server) waitCalls(ctx context.Context, deadline <-chan time.Time) bool {
+	for {
+		s.mu.Lock()
+		n, ended := len(s.sessions), s.callEnded
+		s.mu.Unlock()
+		if n == 0 {
+			return true
+		}
+		select {
+		case <-ended:
+		case <-deadline:
+			return false
+		case <-ctx.Done():
+			return false
+		}
+	}
+}
+
+// hangupAll ends the drain: no admitted call is started any more, and the
+// calls in progress are hung up with reason "shutdown".
+func (s *Server) hangupAll() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.closing = true
+	s.log.Info("drain over: hanging up the calls in progress", "calls", len(s.sessions))
+	for _, ss := range s.sessions {
+		ss.hangup(reasonShutdown)
+	}
 }
 
 // SIPAddr is the bound SIP listen address for network ("udp", "tcp",
@@ -241,7 +328,8 @@ func (s *Server) ActiveCalls() int {
 func (s *Server) handleReady(w http.ResponseWriter, _ *http.Request) {
 	calls := s.ActiveCalls()
 	status := http.StatusOK
-	ready := !s.draining.Load()
+	auditOK := s.auditErr() == nil
+	ready := !s.draining.Load() && auditOK
 	if !ready {
 		status = http.StatusServiceUnavailable
 	}
@@ -252,6 +340,7 @@ func (s *Server) handleReady(w http.ResponseWriter, _ *http.Request) {
 		"draining": s.draining.Load(),
 		"calls":    calls,
 		"media":    s.webrtc.Addr().String(),
+		"audit":    map[bool]string{true: "ok", false: "failing"}[auditOK],
 	}
 	if s.cfg.Status != nil {
 		for k, v := range s.cfg.Status() {
@@ -319,7 +408,7 @@ func (s *Server) handleCall(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if s.draining.Load() {
-		refuse(codeUnavailable, "gateway is shutting down; try again shortly", websocket.CloseTryAgainLater)
+		refuse(codeDraining, errDraining.Error(), websocket.CloseTryAgainLater)
 		return
 	}
 	log := s.log.With("tenant", caller.Tenant, "subject", caller.Subject)
@@ -367,6 +456,13 @@ func (c *callConn) serve() {
 	msgs := make(chan clientMessage)
 	readErr := make(chan error, 1)
 	go func() {
+		defer func() {
+			if r := recover(); r != nil {
+				c.srv.cfg.Metrics.SessionPanics.WithLabelValues("webrtc").Inc()
+				c.log.Error("signaling reader panicked; hanging up", panicAttrs("signaling", r)...)
+				readErr <- errSignalingPanic
+			}
+		}()
 		for {
 			m, err := c.conn.readMessage()
 			var bad *badMessageError
@@ -493,12 +589,20 @@ func (c *callConn) startCall(offer string) {
 	}
 	done := make(chan string, 1)
 	if !s.launch(sess, release, func(reason string) { done <- reason }) {
-		c.sendError(codeUnavailable, errDraining.Error())
+		c.sendError(codeDraining, errDraining.Error())
 		return
 	}
 	c.sess = sess
 	c.sessDone = done
 }
+
+// drainRetryAfter is the Retry-After of a call refused while draining: by
+// then the caller is better served by another replica.
+const drainRetryAfter = 5 * time.Second
+
+// auditRetryAfter is the Retry-After of a call refused because the audit
+// log is failing: long, since only an operator can clear it.
+const auditRetryAfter = 60 * time.Second
 
 // refusal is why a call was not admitted, as a signaling error (the SIP
 // ingress maps it to a status code).
@@ -513,7 +617,13 @@ type refusal struct {
 // the call ends (or is not set up after all).
 func (s *Server) admitCall(caller Caller, log *slog.Logger) (release func(), _ *refusal) {
 	if s.draining.Load() {
-		return nil, &refusal{code: codeUnavailable, msg: errDraining.Error(), retryAfter: 5 * time.Second}
+		s.cfg.Metrics.SignalingErrs.WithLabelValues(codeDraining).Inc()
+		return nil, &refusal{code: codeDraining, msg: errDraining.Error(), retryAfter: drainRetryAfter}
+	}
+	if s.auditErr() != nil {
+		s.cfg.Metrics.SignalingErrs.WithLabelValues(codeUnavailable).Inc()
+		log.Warn("call refused: the audit log is failing")
+		return nil, &refusal{code: codeUnavailable, msg: errAuditFailing.Error(), retryAfter: auditRetryAfter}
 	}
 	s.mu.Lock()
 	full := len(s.sessions) >= s.cfg.MaxCalls
@@ -542,28 +652,44 @@ func (s *Server) admitCall(caller Caller, log *slog.Logger) (release func(), _ *
 }
 
 // launch registers sess and runs it on its own goroutine; when it has
-// ended, release is called and then done with the hang-up reason. It
-// returns false (and discards the session, releasing it) when the gateway
-// began draining while the call was being set up.
+// ended, release is called and then done with the hang-up reason. A call
+// admitted before the drain began still starts during it; launch returns
+// false (and discards the session, releasing it) once the drain is over.
 func (s *Server) launch(sess *session, release func(), done func(reason string)) bool {
 	s.mu.Lock()
-	if s.draining.Load() {
+	if s.closing {
 		s.mu.Unlock()
 		release()
 		sess.discard()
 		return false
 	}
 	s.sessions[sess.id] = sess
-	s.calls.Add(1)
 	s.mu.Unlock()
 	go func() {
-		defer s.calls.Done()
-		reason := sess.run()
+		reason := runSession(sess)
 		release()
 		s.mu.Lock()
 		delete(s.sessions, sess.id)
+		close(s.callEnded)
+		s.callEnded = make(chan struct{})
 		s.mu.Unlock()
 		done(reason)
 	}()
 	return true
+}
+
+// runSession runs sess and returns its hang-up reason. The session
+// recovers its own goroutines; a panic in its teardown still ends only
+// that call: it is counted and logged, and the call's media is closed.
+func runSession(sess *session) (reason string) {
+	defer func() {
+		if r := recover(); r != nil {
+			sess.deps.metrics.SessionPanics.WithLabelValues(sess.leg.Ingress()).Inc()
+			sess.log.Error("call teardown panicked", panicAttrs("teardown", r)...)
+			sess.cancel()
+			_ = sess.leg.Close()
+			reason = reasonError
+		}
+	}()
+	return sess.run()
 }

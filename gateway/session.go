@@ -195,44 +195,8 @@ func (s *session) run() string {
 	started := time.Now()
 	s.log.Info("call started", "ingress", ingress)
 
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
-		s.player.run(s.ctx)
-	}()
-	s.dialASR()
-	if g := s.deps.pipeline.Greeting; g != "" {
-		s.startScriptedTurn(g)
-	}
-
-	var maxDur <-chan time.Time
-	if d := s.deps.pipeline.MaxCallDuration; d > 0 {
-		t := time.NewTimer(d)
-		defer t.Stop()
-		maxDur = t.C
-	}
-	frames := s.leg.Frames()
-loop:
-	for {
-		select {
-		case <-s.ctx.Done():
-			break loop
-		case fn := <-s.tasks:
-			fn()
-		case f, ok := <-frames:
-			if !ok {
-				frames = nil
-				continue
-			}
-			s.onFrame(f)
-		case <-s.leg.Done():
-			s.setReason(reasonMediaEnded)
-			break loop
-		case <-maxDur:
-			s.setReason(reasonMaxDuration)
-			break loop
-		}
-	}
+	s.goSafe("player", func() { s.player.run(s.ctx) })
+	s.serve()
 	if r, ok := s.requested.Load().(string); ok {
 		s.setReason(r)
 	}
@@ -258,6 +222,43 @@ loop:
 	s.log.Info("call ended", "reason", s.hangupWhy, "duration", time.Since(started).Round(time.Millisecond),
 		"turns", s.turnSeq, "rx_packets", st.RxPackets, "tx_packets", st.TxPackets, "rx_dropped", st.RxDropped)
 	return s.hangupWhy
+}
+
+// serve is the session's select loop, from answer to hang-up. A panic in
+// it, or in a closure posted to it, ends the call (recoverPanic).
+func (s *session) serve() {
+	defer s.recoverPanic("session")
+	s.dialASR()
+	if g := s.deps.pipeline.Greeting; g != "" {
+		s.startScriptedTurn(g)
+	}
+	var maxDur <-chan time.Time
+	if d := s.deps.pipeline.MaxCallDuration; d > 0 {
+		t := time.NewTimer(d)
+		defer t.Stop()
+		maxDur = t.C
+	}
+	frames := s.leg.Frames()
+	for {
+		select {
+		case <-s.ctx.Done():
+			return
+		case fn := <-s.tasks:
+			fn()
+		case f, ok := <-frames:
+			if !ok {
+				frames = nil
+				continue
+			}
+			s.onFrame(f)
+		case <-s.leg.Done():
+			s.setReason(reasonMediaEnded)
+			return
+		case <-maxDur:
+			s.setReason(reasonMaxDuration)
+			return
+		}
+	}
 }
 
 func (s *session) setReason(r string) {
@@ -343,9 +344,7 @@ func (s *session) dialASR() {
 	s.asrDialing = true
 	s.asrGen++
 	gen := s.asrGen
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
+	s.goSafe("asr", func() {
 		ctx, cancel := context.WithTimeout(s.ctx, 10*time.Second)
 		defer cancel()
 		st, name, err := dialASRChain(ctx, s.deps.asr, s.log, s.deps.metrics)
@@ -375,7 +374,7 @@ func (s *session) dialASR() {
 		for ev := range st.Events() {
 			s.post(func() { s.onASREvent(gen, st, ev) })
 		}
-	}()
+	})
 }
 
 func (s *session) asrFailed(err error) {
@@ -548,11 +547,7 @@ func (s *session) startTurn(text string, speechEnd, asrFinal time.Time) {
 	ctx, cancel := context.WithCancel(s.ctx)
 	t.cancel = cancel
 	s.scheduleFiller(t, speechEnd)
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
-		s.runTurn(ctx, t, msgs)
-	}()
+	s.goSafe("turn", func() { s.runTurn(ctx, t, msgs) })
 }
 
 // stageFiller is the turn timing at which a filler phrase started playing
@@ -611,12 +606,10 @@ func (s *session) startScriptedTurn(text string) {
 	sentences := make(chan string, 1)
 	sentences <- text
 	close(sentences)
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
+	s.goSafe("greeting", func() {
 		s.speakSentences(ctx, t, sentences)
 		s.player.enqueue(playItem{mark: playMark{kind: markTurnEnd, turn: t.id}})
-	}()
+	})
 }
 
 // runTurn streams the LLM reply, cuts it into sentences and hands them to
@@ -647,6 +640,7 @@ func (s *session) runTurn(ctx context.Context, t *turn, msgs []backends.Message)
 	speakDone := make(chan struct{})
 	go func() {
 		defer close(speakDone)
+		defer s.recoverPanic("speak")
 		s.speakSentences(ctx, t, sentences)
 	}()
 	split := newSentenceSplitter(p.MaxSentenceChars)

@@ -464,7 +464,7 @@ func (in *sipIngress) newCall(req *sip.Request, tx sip.ServerTransaction) {
 	release, ref := in.srv.admitCall(caller, log)
 	if ref != nil {
 		code, reason := 503, "Service Unavailable"
-		if ref.code == codeUnavailable && in.srv.draining.Load() {
+		if ref.code == codeDraining {
 			log.Info("sip call refused: draining")
 		}
 		in.respond(req, tx, code, reason, retryAfter(ref.retryAfter))
@@ -583,7 +583,7 @@ func (in *sipIngress) answer(c *sipCall, deps *sessionDeps, caller Caller, agent
 		deps = &d
 	}
 	leg := &sipLeg{Stream: stream}
-	sess, err := newSession(context.Background(), c.id, caller, deps, leg, logSink{c.log}, c.log)
+	sess, err := newSession(context.Background(), c.id, caller, deps, leg, logSink{c.log, in.srv.cfg.Audit.Hash}, c.log)
 	if err != nil {
 		release()
 		_ = stream.Close()
@@ -951,10 +951,32 @@ func (h truncatingHandler) WithGroup(name string) slog.Handler {
 }
 
 // logSink receives a SIP call's session events (there is no signaling
-// channel to send them on) and logs them at debug level.
-type logSink struct{ log *slog.Logger }
+// channel to send them on) and logs them at debug level. No caller or
+// model text is logged: a transcript is its role, length and salted hash
+// (the audit log's, so it matches the records' text_hash), a keypad
+// digit only its event.
+type logSink struct {
+	log  *slog.Logger
+	hash func(string) string
+}
 
 func (s logSink) send(v any) error {
-	s.log.Debug("call event", "event", fmt.Sprintf("%+v", v))
+	if !s.log.Enabled(context.Background(), slog.LevelDebug) {
+		return nil
+	}
+	switch m := v.(type) {
+	case transcriptMessage:
+		s.log.Debug("call event", "event", m.Type, "role", m.Role, "final", m.Final, "text_len", len(m.Text), "text_hash", s.hash(m.Text))
+	case policyMessage:
+		s.log.Debug("call event", "event", m.Type, "direction", m.Direction, "action", m.Action, "categories", m.Categories, "rules", m.Rules)
+	case turnMessage:
+		s.log.Debug("call event", "event", m.Type, "turn", m.Turn, "outcome", m.Outcome, "timings_ms", m.Timings)
+	case errorMessage:
+		s.log.Debug("call event", "event", m.Type, "code", m.Code)
+	case dtmfMessage:
+		s.log.Debug("call event", "event", m.Type)
+	default:
+		s.log.Debug("call event", "event", fmt.Sprintf("%T", v))
+	}
 	return nil
 }

@@ -40,6 +40,8 @@ type webrtcIngress struct {
 	conn net.PacketConn
 	mux  ice.UDPMux
 	log  *slog.Logger
+	// onPanic counts a panic recovered on a leg's goroutine.
+	onPanic func()
 }
 
 func newWebRTCIngress(cfg ICEConfig, log *slog.Logger) (*webrtcIngress, error) {
@@ -165,10 +167,11 @@ type webrtcLeg struct {
 	track *webrtc.TrackLocalStaticSample
 	log   *slog.Logger
 
-	frames chan []int16
-	done   chan struct{}
-	once   sync.Once
-	wg     sync.WaitGroup
+	frames  chan []int16
+	done    chan struct{}
+	once    sync.Once
+	wg      sync.WaitGroup
+	onPanic func()
 
 	// send path: used only by the player goroutine.
 	enc      audioEncoder
@@ -194,11 +197,12 @@ func (w *webrtcIngress) answer(offer string, log *slog.Logger) (*webrtcLeg, stri
 		return nil, "", fmt.Errorf("webrtc: new peer connection: %w", err)
 	}
 	leg := &webrtcLeg{
-		pc:     pc,
-		log:    log,
-		frames: make(chan []int16, 50),
-		done:   make(chan struct{}),
-		enc:    enc,
+		pc:      pc,
+		log:     log,
+		onPanic: w.onPanic,
+		frames:  make(chan []int16, 50),
+		done:    make(chan struct{}),
+		enc:     enc,
 	}
 	fail := func(err error) (*webrtcLeg, string, error) {
 		_ = leg.Close()
@@ -219,6 +223,7 @@ func (w *webrtcIngress) answer(offer string, log *slog.Logger) (*webrtcLeg, stri
 		leg.wg.Add(1)
 		go func() {
 			defer leg.wg.Done()
+			defer leg.recoverLegPanic("webrtc read")
 			leg.readLoop(tr)
 		}()
 	})

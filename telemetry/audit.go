@@ -43,13 +43,17 @@ type AuditRecord struct {
 }
 
 // Audit writes AuditRecords as JSON lines. It is safe for concurrent use. A
-// write failure is counted and returned, never silently dropped (3.3.4:
-// alert on audit logging failure).
+// write failure is counted, returned and reported to the OnFailure hook,
+// never silently dropped (3.3.4: alert on audit logging failure). The
+// failure is latched: once a record is lost the log has a gap that an
+// operator must look at, so Err stays set until the process restarts.
 type Audit struct {
-	mu       sync.Mutex
-	w        io.Writer
-	salt     []byte
-	failures int
+	mu        sync.Mutex
+	w         io.Writer
+	salt      []byte
+	failures  int
+	err       error // the first write failure
+	onFailure func(error)
 }
 
 // NewAudit writes to w, hashing spans with salt; a nil salt draws a random
@@ -86,12 +90,39 @@ func (a *Audit) Write(r AuditRecord) error {
 	}
 	b = append(b, '\n')
 	a.mu.Lock()
-	defer a.mu.Unlock()
-	if _, err := a.w.Write(b); err != nil {
-		a.failures++
-		return fmt.Errorf("audit: write: %w", err)
+	_, err = a.w.Write(b)
+	if err == nil {
+		a.mu.Unlock()
+		return nil
 	}
-	return nil
+	err = fmt.Errorf("audit: write: %w", err)
+	a.failures++
+	if a.err == nil {
+		a.err = err
+	}
+	hook := a.onFailure
+	a.mu.Unlock()
+	if hook != nil {
+		hook(err)
+	}
+	return err
+}
+
+// OnFailure sets fn to be called, outside the audit's lock, with the error
+// of every record that could not be written. Set it before the first
+// Write.
+func (a *Audit) OnFailure(fn func(error)) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.onFailure = fn
+}
+
+// Err is the first write failure, or nil while every record has been
+// written. It stays set once a record was lost.
+func (a *Audit) Err() error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.err
 }
 
 // Failures is the number of records that could not be written.

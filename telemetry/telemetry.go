@@ -55,6 +55,8 @@ type Metrics struct {
 	SIPRefusals    *prometheus.CounterVec   // status (SIP final responses ≥ 300 the gateway sent)
 	Hedges         *prometheus.CounterVec   // role, tenant (a second backend started because the first was late)
 	Fillers        *prometheus.CounterVec   // tenant (filler phrases played to keep the first-audio budget)
+	AuditFailures  prometheus.Counter       // audit records that could not be written
+	SessionPanics  *prometheus.CounterVec   // ingress (calls ended because a session goroutine panicked)
 }
 
 // NewMetrics registers every voicegw collector on a fresh registry.
@@ -120,7 +122,13 @@ func NewMetrics() *Metrics {
 	m.Fillers = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "voicegw_fillers_total", Help: "Filler phrases played because a turn's first audio would have missed its budget, by tenant.",
 	}, []string{"tenant"})
-	reg.MustRegister(m.LimitsShared, m.LimitRefusals, m.SIPRefusals, m.Hedges, m.Fillers)
+	m.AuditFailures = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "voicegw_audit_failures_total", Help: "Audit records that could not be written; after the first the gateway refuses new calls and blocks every decision it cannot record.",
+	})
+	m.SessionPanics = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "voicegw_session_panics_total", Help: "Calls ended because one of their goroutines panicked, by ingress.",
+	}, []string{"ingress"})
+	reg.MustRegister(m.LimitsShared, m.LimitRefusals, m.SIPRefusals, m.Hedges, m.Fillers, m.AuditFailures, m.SessionPanics)
 	// Publish the per-ingress series at zero so dashboards see them before
 	// the first call.
 	for _, ingress := range []string{"webrtc", "sip"} {
@@ -128,6 +136,7 @@ func NewMetrics() *Metrics {
 		m.BargeIns.WithLabelValues(ingress)
 		m.PacketsRx.WithLabelValues(ingress)
 		m.PacketsTx.WithLabelValues(ingress)
+		m.SessionPanics.WithLabelValues(ingress)
 	}
 	reg.MustRegister(m.CallsActive, m.CallsTotal, m.TurnsTotal, m.TurnStage, m.BudgetMisses,
 		m.BackendErrors, m.BackendLatency, m.SignalingErrs, m.BargeIns, m.PacketsRx, m.PacketsTx, m.PolicyActions)

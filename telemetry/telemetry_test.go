@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"testing"
 )
@@ -51,10 +52,43 @@ func TestMetricsExposition(t *testing.T) {
 		`voicegw_turn_stage_seconds_count{ingress="webrtc",stage="first_audio"} 1`,
 		`voicegw_budget_misses_total{stage="first_audio",tenant="dev"} 1`,
 		`voicegw_calls_active{ingress="sip"} 0`,
+		`voicegw_audit_failures_total 0`,
+		`voicegw_session_panics_total{ingress="webrtc"} 0`,
 		`go_goroutines`,
 	} {
 		if !strings.Contains(body, want) {
 			t.Errorf("/metrics lacks %q", want)
 		}
+	}
+}
+
+// TestAuditFailureLatchedAndReported: a record that cannot be written (a
+// full disk) is reported to the hook with its error, and Err stays set
+// after it, so the gateway can refuse calls until an operator restarts it.
+func TestAuditFailureLatchedAndReported(t *testing.T) {
+	f, err := os.OpenFile("/dev/full", os.O_WRONLY, 0)
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("/dev/full: %v", err)
+		}
+		t.Skipf("/dev/full: %v", err)
+	}
+	defer f.Close()
+	a := NewAudit(f, []byte("salt"))
+	if a.Err() != nil {
+		t.Fatalf("fresh audit reports %v", a.Err())
+	}
+	var hooked []error
+	a.OnFailure(func(err error) { hooked = append(hooked, err) })
+	for range 2 {
+		if err := a.Write(AuditRecord{Tenant: "t", Action: "block"}); err == nil {
+			t.Fatal("write to /dev/full succeeded")
+		}
+	}
+	if len(hooked) != 2 || a.Failures() != 2 {
+		t.Errorf("hook saw %d failures, Failures() = %d; want 2 and 2", len(hooked), a.Failures())
+	}
+	if err := a.Err(); err == nil || !strings.Contains(err.Error(), "audit: write") {
+		t.Errorf("Err() = %v, want the first write failure", err)
 	}
 }

@@ -38,6 +38,10 @@ type Config struct {
 	Tenants  []Tenant  `yaml:"tenants"`
 	// Classifier selects the deemed-export classifier bundle.
 	Classifier Classifier `yaml:"classifier"`
+	// DrainTimeout is how long the calls in progress may go on after
+	// SIGTERM or SIGINT (new calls are refused meanwhile) before the
+	// gateway hangs them up and exits. At most 1h. Default 30s.
+	DrainTimeout Duration `yaml:"drain_timeout"`
 }
 
 // Classifier selects the deemed-export classifier.
@@ -434,6 +438,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.Tokens.Issuer == "" {
 		c.Tokens.Issuer = "voicegw"
+	}
+	if c.DrainTimeout == 0 {
+		c.DrainTimeout = Duration(30 * time.Second)
 	}
 	c.setSIPDefaults()
 	if c.Redis != nil {

@@ -225,6 +225,9 @@ func TestDefaults(t *testing.T) {
 	if c.Redis.LocalShare != 0.5 || c.Redis.LeaseTTL != Duration(15*time.Second) {
 		t.Errorf("redis defaults: %+v", c.Redis)
 	}
+	if c.DrainTimeout != Duration(30*time.Second) {
+		t.Errorf("drain_timeout default %s, want 30s", time.Duration(c.DrainTimeout))
+	}
 	if got := acme.Party(Principal{}); got != PartyUnknown {
 		t.Errorf("party %s", got)
 	}

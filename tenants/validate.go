@@ -33,6 +33,9 @@ func (c *Config) validate() []Problem {
 		ps.add("audit.salt", "%v", err)
 	}
 	c.validateRedis(&ps)
+	if d := time.Duration(c.DrainTimeout); d < 0 || d > time.Hour {
+		ps.add("drain_timeout", "must be between 0s and 1h, got %s", d)
+	}
 	if c.Classifier.Bundle != "" {
 		eng, err := classifier.Load(c.Classifier.Bundle)
 		if err != nil {

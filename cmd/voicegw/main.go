@@ -24,6 +24,11 @@ import (
 var version = "dev"
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "serve" {
+		// SIGHUP must never end the gateway; serve logs it while it runs.
+		signal.Ignore(syscall.SIGHUP)
+	}
+	// SIGTERM and SIGINT end ctx: serve drains its calls and exits.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
 	stop()

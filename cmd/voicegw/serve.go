@@ -13,8 +13,11 @@ import (
 	"net/http"
 	"net/netip"
 	"os"
+	"os/signal"
 	"strconv"
 	"strings"
+	"sync"
+	"syscall"
 	"time"
 
 	"github.com/voicegw/voicegw/classifier"
@@ -41,6 +44,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	rtpPorts := fs.String("rtp-ports", "20000-29999", "dev mode: RTP port range for SIP calls")
 	bundle := fs.String("classifier", "", "dev mode: classifier bundle directory or rule pack file (default: the embedded bundle)")
 	usPerson := fs.Bool("dev-us-person", false, "dev mode: attest the dev caller as a verified U.S. person (default: unknown)")
+	drain := fs.Duration("drain-timeout", 30*time.Second, "dev mode: how long calls in progress may go on after SIGTERM/SIGINT before they are hung up")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -111,16 +115,17 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		}
 	}
 	srv, err := gateway.New(gateway.Config{
-		Classifier: eng,
-		HTTPAddr:   *httpAddr,
-		SIP:        sipCfg,
-		ICE:        gateway.ICEConfig{UDPAddr: media, LoopbackOnly: loopback},
-		ASR:        backends.ASRConfig{Endpoint: backends.Endpoint{Name: "sim-asr", URL: simURL, Model: "sim-whisper"}},
-		LLM:        backends.LLMConfig{Endpoint: backends.Endpoint{Name: "sim-llm", URL: simURL, Model: "sim-llm"}},
-		TTS:        backends.TTSConfig{Endpoint: backends.Endpoint{Name: "sim-tts", URL: simURL, Model: "sim-tts"}, Voice: "sim"},
-		Pipeline:   gateway.PipelineConfig{SystemPrompt: devSystemPrompt, Greeting: *greeting},
-		Auth:       gateway.StaticTokens{tok: {Tenant: "dev", Subject: "dev-caller", USPerson: *usPerson, AttestedBy: attested}},
-		Logger:     log,
+		Classifier:   eng,
+		HTTPAddr:     *httpAddr,
+		SIP:          sipCfg,
+		ICE:          gateway.ICEConfig{UDPAddr: media, LoopbackOnly: loopback},
+		ASR:          backends.ASRConfig{Endpoint: backends.Endpoint{Name: "sim-asr", URL: simURL, Model: "sim-whisper"}},
+		LLM:          backends.LLMConfig{Endpoint: backends.Endpoint{Name: "sim-llm", URL: simURL, Model: "sim-llm"}},
+		TTS:          backends.TTSConfig{Endpoint: backends.Endpoint{Name: "sim-tts", URL: simURL, Model: "sim-tts"}, Voice: "sim"},
+		Pipeline:     gateway.PipelineConfig{SystemPrompt: devSystemPrompt, Greeting: *greeting},
+		Auth:         gateway.StaticTokens{tok: {Tenant: "dev", Subject: "dev-caller", USPerson: *usPerson, AttestedBy: attested}},
+		Logger:       log,
+		DrainTimeout: *drain,
 	})
 	if err != nil {
 		fmt.Fprintf(stderr, "voicegw serve: %v\n", err)
@@ -154,8 +159,13 @@ func parsePortRange(s string) (int, int, error) {
 }
 
 // serveUntilDone serves srv on l (TLS when certFile is set) until ctx ends
-// or serving fails, then drains calls and shuts the gateway down.
+// (SIGTERM or SIGINT) or serving fails, then drains the calls and shuts the
+// gateway down: calls in progress go on for the drain timeout, and a
+// second SIGTERM or SIGINT hangs them up at once. SIGHUP never stops the
+// process: it is logged and ignored.
 func serveUntilDone(ctx context.Context, srv *gateway.Server, l net.Listener, certFile, keyFile string, log *slog.Logger, stderr io.Writer) int {
+	stopHUP := ignoreHangups(log)
+	defer stopHUP()
 	errc := make(chan error, 1)
 	go func() {
 		if certFile != "" {
@@ -167,17 +177,65 @@ func serveUntilDone(ctx context.Context, srv *gateway.Server, l net.Listener, ce
 	code := 0
 	select {
 	case <-ctx.Done():
-		log.Info("shutting down")
+		log.Info("signal received: draining calls, then shutting down")
 	case err := <-errc:
 		if err != nil && !errors.Is(err, http.ErrServerClosed) {
 			fmt.Fprintf(stderr, "voicegw serve: %v\n", err)
 			code = 1
 		}
 	}
-	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
+	sctx, force := context.WithCancel(context.Background())
+	defer force()
+	stopForce := onSignal(func() {
+		log.Warn("second signal: hanging up the calls in progress now")
+		force()
+	}, os.Interrupt, syscall.SIGTERM)
+	defer stopForce()
 	if err := srv.Shutdown(sctx); err != nil {
 		log.Warn("shutdown", "err", err)
 	}
 	return code
+}
+
+// ignoreHangups keeps SIGHUP from killing the process while the gateway
+// serves: each one is logged and otherwise ignored (a later change will
+// reload the config on it). The returned stop leaves SIGHUP ignored.
+func ignoreHangups(log *slog.Logger) (stop func()) {
+	stopHUP := onSignal(func() {
+		log.Info("SIGHUP received and ignored: the configuration is not reloaded; restart to apply changes")
+	}, syscall.SIGHUP)
+	return func() {
+		// Ignore before Stop, so SIGHUP never falls back to its default
+		// action, which ends the process.
+		signal.Ignore(syscall.SIGHUP)
+		stopHUP()
+	}
+}
+
+// onSignal calls fn, on its own goroutine, for every one of sigs the
+// process receives until stop is called; stop waits for that goroutine.
+func onSignal(fn func(), sigs ...os.Signal) (stop func()) {
+	ch := make(chan os.Signal, 1)
+	signal.Notify(ch, sigs...)
+	done := make(chan struct{})
+	exited := make(chan struct{})
+	go func() {
+		defer close(exited)
+		for {
+			select {
+			case <-ch:
+				fn()
+			case <-done:
+				return
+			}
+		}
+	}()
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			signal.Stop(ch)
+			close(done)
+			<-exited
+		})
+	}
 }

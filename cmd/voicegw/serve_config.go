@@ -135,18 +135,19 @@ func serveConfig(ctx context.Context, path string, log *slog.Logger, stdout, std
 		return 1
 	}
 	srv, err := gateway.New(gateway.Config{
-		HTTPAddr:  cfg.Listen.HTTP,
-		SIP:       sipCfg,
-		ICE:       gateway.ICEConfig{UDPAddr: media, NAT1To1IPs: cfg.Listen.NAT1To1IPs},
-		Tenants:   setups,
-		Auth:      gateway.TokenAuth{Authority: auth},
-		Admission: admission,
-		LLMTokens: llmTokens,
-		Status:    status,
-		Metrics:   metrics,
-		Routes:    map[string]http.Handler{"POST /v1/tokens": tenants.TokensHandler(auth, limiter, log.With("component", "tokens"))},
-		Logger:    log,
-		Audit:     telemetry.NewAudit(auditW, salt),
+		HTTPAddr:     cfg.Listen.HTTP,
+		SIP:          sipCfg,
+		ICE:          gateway.ICEConfig{UDPAddr: media, NAT1To1IPs: cfg.Listen.NAT1To1IPs},
+		Tenants:      setups,
+		Auth:         gateway.TokenAuth{Authority: auth},
+		Admission:    admission,
+		LLMTokens:    llmTokens,
+		Status:       status,
+		Metrics:      metrics,
+		Routes:       map[string]http.Handler{"POST /v1/tokens": tenants.TokensHandler(auth, limiter, log.With("component", "tokens"))},
+		Logger:       log,
+		DrainTimeout: time.Duration(cfg.DrainTimeout),
+		Audit:        telemetry.NewAudit(auditW, salt),
 		// nil: the embedded bundle.
 		Classifier: cfg.Classifier.Engine(),
 	})

@@ -40,6 +40,7 @@ func TestServeConfig(t *testing.T) {
 	cfgPath := filepath.Join(t.TempDir(), "voicegw.yaml")
 	cfg := `
 listen: {http: "127.0.0.1:0", media: "127.0.0.1:0"}
+drain_timeout: 1s
 audit: {path: ` + filepath.Join(t.TempDir(), "audit.jsonl") + `}
 tokens: {signing_key: env:TEST_TOKEN_KEY}
 backends:
@@ -104,7 +105,18 @@ tenants:
 	} else {
 		c3.Close()
 	}
+	// Stopping drains: the call still up is hung up at drain_timeout.
 	cancel()
+	reason := ""
+	for m := range c1.Events() {
+		if m.Type == "hangup" {
+			reason = m.Reason
+			break
+		}
+	}
+	if reason != "shutdown" {
+		t.Errorf("call in progress at stop: hangup %q, want shutdown at the drain timeout", reason)
+	}
 	select {
 	case <-done:
 	case <-time.After(15 * time.Second):
@@ -168,6 +180,7 @@ func TestTenantIsolation(t *testing.T) {
 	cfgPath := filepath.Join(t.TempDir(), "voicegw.yaml")
 	cfg := `
 listen: {http: "127.0.0.1:0", media: "127.0.0.1:0"}
+drain_timeout: 1s
 audit: {path: ` + filepath.Join(t.TempDir(), "audit.jsonl") + `}
 tokens: {signing_key: env:TEST_TOKEN_KEY}
 backends:

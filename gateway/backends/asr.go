@@ -172,7 +172,7 @@ func dialRealtime(ctx context.Context, cfg ASRConfig) (*realtimeASR, error) {
 	if err != nil {
 		switch {
 		case resp != nil:
-			msg := readErrorBody(resp.Body)
+			msg := describeErrorBody(resp.Body)
 			resp.Body.Close()
 			err = fmt.Errorf("%w: %s: %s", ErrStatus, resp.Status, msg)
 		case ctx.Err() != nil:
@@ -442,13 +442,13 @@ var knownEvents = map[string]bool{
 
 // decodeRealtimeEvent maps one server event to an ASREvent. ok is false for
 // events the client does not act on; for an unknown type the returned
-// event's Text holds the (cleaned) type, for logging. A protocol error or
+// event's Text holds the type when it is a bare identifier, for logging. A protocol error or
 // failed transcription is an event with Err wrapping ErrStatus; an event
 // that cannot be read is an error wrapping ErrMalformed.
 func decodeRealtimeEvent(b []byte) (ev ASREvent, ok bool, err error) {
 	var e realtimeEvent
 	if err := json.Unmarshal(b, &e); err != nil {
-		return ev, false, fmt.Errorf("%w: event is not JSON: %s", ErrMalformed, clean(err.Error()))
+		return ev, false, fmt.Errorf("%w: event of %d bytes is not JSON: %s", ErrMalformed, len(b), jsonProblem(err))
 	}
 	switch e.Type {
 	case "conversation.item.input_audio_transcription.delta":
@@ -463,8 +463,8 @@ func decodeRealtimeEvent(b []byte) (ev ASREvent, ok bool, err error) {
 		return ASREvent{ItemID: e.ItemID, Text: e.Transcript, Final: true}, true, nil
 	case "conversation.item.input_audio_transcription.failed":
 		msg := "transcription failed"
-		if e.Error != nil && e.Error.Message != "" {
-			msg += ": " + clean(e.Error.Message)
+		if e.Error != nil {
+			msg += errorDetail(e.Error.Code, e.Error.Message)
 		}
 		return ASREvent{ItemID: e.ItemID, Final: true, Err: fmt.Errorf("%w: %s", ErrStatus, msg)}, true, nil
 	case "error":
@@ -472,9 +472,9 @@ func decodeRealtimeEvent(b []byte) (ev ASREvent, ok bool, err error) {
 			// Nothing was said: an empty final, not a failure.
 			return ASREvent{Final: true}, true, nil
 		}
-		msg := "(no message)"
+		msg := "(no detail)"
 		if e.Error != nil {
-			msg = clean(strings.TrimSpace(e.Error.Code + " " + e.Error.Message))
+			msg = strings.TrimPrefix(errorDetail(e.Error.Code, e.Error.Message), ": ")
 		}
 		return ASREvent{Err: fmt.Errorf("%w: error event: %s", ErrStatus, msg)}, true, nil
 	case "":
@@ -483,7 +483,24 @@ func decodeRealtimeEvent(b []byte) (ev ASREvent, ok bool, err error) {
 	if knownEvents[e.Type] {
 		return ev, false, nil
 	}
-	return ASREvent{Text: clean(e.Type)}, false, nil
+	return ASREvent{Text: identifier(e.Type)}, false, nil
+}
+
+// errorDetail describes an ASR error event's code and message without the
+// message's text (the engine may quote what it heard): ": code C, message
+// of N bytes", or "" when both are empty.
+func errorDetail(code, message string) string {
+	var parts []string
+	if c := identifier(code); c != "" {
+		parts = append(parts, "code "+c)
+	}
+	if message != "" {
+		parts = append(parts, fmt.Sprintf("message of %d bytes", len(message)))
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return ": " + strings.Join(parts, ", ")
 }
 
 // Close implements ASRStream.

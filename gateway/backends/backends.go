@@ -34,6 +34,7 @@ import (
 	"context"
 	"crypto/tls"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -257,29 +258,35 @@ func (e Endpoint) postJSON(ctx context.Context, op, path string, body any, accep
 	return c, nil
 }
 
-// statusError reads a bounded error body and makes an ErrStatus error,
-// quoting the server's error message when it sent OpenAI-style JSON.
+// statusError drains a bounded error body and makes an ErrStatus error
+// with the status and the body's length (plus its error code when that
+// is a bare identifier). The body's message is never copied: a backend
+// may echo the transcript or the prompt into it, and the error is logged.
 func statusError(resp *http.Response) error {
-	msg := readErrorBody(resp.Body)
-	return fmt.Errorf("%w: %s: %s", ErrStatus, resp.Status, msg)
+	return fmt.Errorf("%w: %s: %s", ErrStatus, resp.Status, describeErrorBody(resp.Body))
 }
 
-// readErrorBody returns a short, printable description of an error body.
-func readErrorBody(r io.Reader) string {
+// describeErrorBody reads up to 4 KiB of an error body and describes it
+// without its text: "error body of N bytes", with an OpenAI-style error
+// code when it has one ({"error": {"code": …}} or {"error": {"type": …}}).
+func describeErrorBody(r io.Reader) string {
 	b, _ := io.ReadAll(io.LimitReader(r, 4096))
-	if msg := errorMessage(b); msg != "" {
-		return msg
-	}
-	s := clean(string(b))
-	if s == "" {
-		return "(empty body)"
+	return describeError(b, "error body")
+}
+
+// describeError describes an error payload b as what, its length and its
+// error code, never its message.
+func describeError(b []byte, what string) string {
+	s := fmt.Sprintf("%s of %d bytes", what, len(b))
+	if code := errorCode(b); code != "" {
+		s += ", code " + code
 	}
 	return s
 }
 
-// errorMessage returns the message of an OpenAI-style error body
-// ({"error": {"message": …}} or {"error": "…"}), or "".
-func errorMessage(b []byte) string {
+// errorCode is the code (or else the type) of an OpenAI-style error body
+// when it is a bare identifier, or "".
+func errorCode(b []byte) string {
 	var e struct {
 		Error json.RawMessage `json:"error"`
 	}
@@ -287,31 +294,44 @@ func errorMessage(b []byte) string {
 		return ""
 	}
 	var obj struct {
-		Message string `json:"message"`
-		Code    any    `json:"code"`
+		Code any    `json:"code"`
+		Type string `json:"type"`
 	}
-	if json.Unmarshal(e.Error, &obj) == nil && obj.Message != "" {
-		if obj.Code != nil {
-			return clean(fmt.Sprintf("%v: %s", obj.Code, obj.Message))
+	if json.Unmarshal(e.Error, &obj) != nil {
+		return ""
+	}
+	if obj.Code != nil {
+		if c := identifier(fmt.Sprint(obj.Code)); c != "" {
+			return c
 		}
-		return clean(obj.Message)
 	}
-	var s string
-	if json.Unmarshal(e.Error, &s) == nil && s != "" {
-		return clean(s)
-	}
-	return ""
+	return identifier(obj.Type)
 }
 
-// clean makes text safe and short for a log line or an error.
-func clean(s string) string {
-	if len(s) > 1024 {
-		s = s[:1024]
+// identifier returns s when it is a bare protocol identifier (at most 64
+// letters, digits and . _ -), which cannot carry a sentence, or "".
+func identifier(s string) string {
+	if s == "" || len(s) > 64 {
+		return ""
 	}
-	s = strings.ToValidUTF8(s, "?")
-	s = strings.Join(strings.Fields(s), " ")
-	if len(s) > 200 {
-		s = strings.ToValidUTF8(s[:200], "") + "…"
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '_' || r == '-') {
+			return ""
+		}
 	}
 	return s
+}
+
+// jsonProblem says where a payload failed to decode, without quoting it:
+// a syntax error's offset, or the field of the wrong type.
+func jsonProblem(err error) string {
+	var se *json.SyntaxError
+	var te *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &se):
+		return fmt.Sprintf("syntax error at byte %d", se.Offset)
+	case errors.As(err, &te):
+		return fmt.Sprintf("field %q is not a %s", te.Field, te.Type)
+	}
+	return "undecodable"
 }

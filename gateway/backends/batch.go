@@ -192,7 +192,7 @@ func (b *batchASR) transcribe(pcm []int16) (string, error) {
 		Text *string `json:"text"`
 	}
 	if err := json.Unmarshal(raw, &out); err != nil || out.Text == nil {
-		return "", e.fail(op, fmt.Errorf("%w: reply has no \"text\": %s", ErrMalformed, clean(string(raw))))
+		return "", e.fail(op, fmt.Errorf("%w: reply of %d bytes has no \"text\"", ErrMalformed, len(raw)))
 	}
 	if len(*out.Text) > maxTranscript {
 		return "", e.fail(op, fmt.Errorf("%w: transcript of %d bytes", ErrMalformed, len(*out.Text)))

@@ -273,14 +273,11 @@ func parseChunk(c *chunk, data []byte) (delta string, done bool, err error) {
 	clear(c.Choices[:cap(c.Choices)])
 	c.Choices, c.Error = c.Choices[:0], c.Error[:0]
 	if err := json.Unmarshal(data, c); err != nil {
-		return "", false, fmt.Errorf("%w: event data is not a JSON chunk: %s", ErrMalformed, clean(err.Error()))
+		return "", false, fmt.Errorf("%w: event data of %d bytes is not a JSON chunk: %s", ErrMalformed, len(data), jsonProblem(err))
 	}
 	if len(c.Error) > 0 && !bytes.Equal(c.Error, []byte("null")) {
-		msg := errorMessage(data)
-		if msg == "" {
-			msg = clean(string(c.Error))
-		}
-		return "", false, fmt.Errorf("%w: model error: %s", ErrStatus, msg)
+		// The error's message is not copied: it may quote the prompt.
+		return "", false, fmt.Errorf("%w: model error: %s", ErrStatus, describeError(data, "error event"))
 	}
 	for i := range c.Choices {
 		if ch := &c.Choices[i]; ch.Index == 0 {

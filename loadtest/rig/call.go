@@ -35,7 +35,7 @@ const (
 
 // refusedCodes are the gateway's refusals: the call was turned away on
 // purpose (limits, policy, draining), which is counted apart from failures.
-var refusedCodes = map[string]bool{"rate_limited": true, "us_person_required": true, "unavailable": true}
+var refusedCodes = map[string]bool{"rate_limited": true, "us_person_required": true, "unavailable": true, "draining": true}
 
 // classify sorts a token or dial error into an end kind and a reason.
 func classify(runCtx context.Context, err error) (int, string) {
