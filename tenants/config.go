@@ -17,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"slices"
 	"strings"
@@ -146,8 +147,26 @@ type Backend struct {
 	// ClientCert and ClientKey (PEM) authenticate the gateway (mTLS).
 	ClientCert string `yaml:"client_cert"`
 	ClientKey  string `yaml:"client_key"`
+	// Proxy is an http://, https:// or socks5:// proxy (host:port, no
+	// credentials) for this backend's connections. Default none: the
+	// gateway connects directly and never uses HTTP_PROXY or the other
+	// proxy variables of the environment.
+	Proxy string `yaml:"proxy"`
 
 	tlsConf *tls.Config // built from the files above at load
+}
+
+// ProxyURL is the parsed Proxy, or nil when none is set (or it is
+// invalid, which validation refuses).
+func (b Backend) ProxyURL() *url.URL {
+	if b.Proxy == "" {
+		return nil
+	}
+	u, err := parseProxy(b.Proxy)
+	if err != nil {
+		return nil
+	}
+	return u
 }
 
 // TLSConfig is the client TLS configuration for this backend: TLS 1.2 or

@@ -395,3 +395,39 @@ func TestClassifierBundle(t *testing.T) {
 		t.Errorf("tampered bundle: %v", err)
 	}
 }
+
+// TestBackendProxy: a backend's proxy is an http, https or socks5 URL with
+// a port and nothing else; without one the backend has no proxy at all.
+func TestBackendProxy(t *testing.T) {
+	withProxy := func(p string) string {
+		return strings.Replace(minimal, `url: "http://[::1]:1", `, `url: "http://[::1]:1", proxy: "`+p+`", `, 1)
+	}
+	c, err := Parse("t.yaml", []byte(withProxy("http://10.0.0.9:3128")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u := c.Backend("l").ProxyURL(); u == nil || u.Host != "10.0.0.9:3128" {
+		t.Errorf("proxy %v", u)
+	}
+	if u := c.Backend("a").ProxyURL(); u != nil {
+		t.Errorf("a backend without proxy got %v", u)
+	}
+	for p, want := range map[string]string{
+		"10.0.0.9:3128":                "backends[1].proxy: ",
+		"ftp://10.0.0.9:21":            `scheme "ftp": want http, https or socks5`,
+		"http://10.0.0.9":              "is not a proxy URL",
+		"http://u:pw@10.0.0.9:3128":    "must not hold credentials",
+		"http://10.0.0.9:3128/x?y=1":   "no path, query or fragment",
+		"socks5://proxy.internal:1080": "",
+	} {
+		_, err := Parse("t.yaml", []byte(withProxy(p)))
+		switch {
+		case want == "" && err != nil:
+			t.Errorf("%s: %v", p, err)
+		case want != "" && (err == nil || !strings.Contains(err.Error(), "backends[1].proxy: ") || !strings.Contains(err.Error(), want)):
+			t.Errorf("%s: got %v, want backends[1].proxy: …%s", p, err, want)
+		case want != "" && strings.Contains(err.Error(), ":pw@"):
+			t.Errorf("%s: credentials echoed: %v", p, err)
+		}
+	}
+}

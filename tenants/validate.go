@@ -217,6 +217,28 @@ func (c *Config) validateBackend(ps *problems, i int, names map[string]int) {
 	if err := b.APIKey.resolve(); err != nil {
 		ps.add(p+".api_key", "%v", err)
 	}
+	if b.Proxy != "" {
+		if _, err := parseProxy(b.Proxy); err != nil {
+			ps.add(p+".proxy", "%v", err)
+		}
+	}
+}
+
+// parseProxy parses a backend's proxy URL: http, https or socks5, a host
+// and port, nothing else.
+func parseProxy(raw string) (*url.URL, error) {
+	u, err := url.Parse(raw)
+	switch {
+	case err != nil || u.Host == "" || u.Port() == "":
+		return nil, fmt.Errorf("%q is not a proxy URL (http://host:port, https://host:port or socks5://host:port)", raw)
+	case u.Scheme != "http" && u.Scheme != "https" && u.Scheme != "socks5":
+		return nil, fmt.Errorf("scheme %q: want http, https or socks5", u.Scheme)
+	case u.User != nil:
+		return nil, errors.New("must not hold credentials (a proxy inside the boundary authenticates the gateway by its address or mTLS)")
+	case (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "":
+		return nil, fmt.Errorf("%q: a proxy URL has no path, query or fragment", raw)
+	}
+	return u, nil
 }
 
 // tlsFileError names the backend field whose file failed.

@@ -170,16 +170,17 @@ func serveConfig(ctx context.Context, path string, log *slog.Logger, stdout, std
 }
 
 // endpoint is backend b's client side: its URL and credentials, and its
-// TLS configuration (CA file, client certificate for mTLS) for both HTTP
-// requests and the realtime socket.
+// TLS configuration (CA file, client certificate for mTLS) and proxy for
+// both HTTP requests and the realtime socket.
 func endpoint(b tenants.Backend, log *slog.Logger) (backends.Endpoint, error) {
 	tc, err := b.TLSConfig()
 	if err != nil {
 		return backends.Endpoint{}, fmt.Errorf("backend %s: %w", b.Name, err)
 	}
+	proxy := b.ProxyURL() // nil: direct, never the environment's proxy
 	return backends.Endpoint{
 		Name: b.Name, URL: b.URL, APIKey: b.APIKey.Value(), Model: b.Model, Timeout: time.Duration(b.Timeout),
-		TLS: tc, HTTPClient: backends.NewHTTPClient(tc), Logger: log.With("component", "backend"),
+		TLS: tc, HTTPClient: backends.NewHTTPClient(tc, proxy), Proxy: proxy, Logger: log.With("component", "backend"),
 	}, nil
 }
 
