@@ -152,7 +152,7 @@ func (s *Server) Handler() http.Handler {
 	for pattern, h := range s.cfg.Routes {
 		mux.Handle(pattern, h)
 	}
-	return mux
+	return web.SecureHeaders(mux)
 }
 
 // ListenAndServe listens on Config.HTTPAddr and serves until Shutdown; it
