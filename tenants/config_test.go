@@ -490,3 +490,27 @@ func TestBackendProxy(t *testing.T) {
 		}
 	}
 }
+
+// TestHTTPLimits: the http section's defaults, and a value given as zero
+// or less is refused by field.
+func TestHTTPLimits(t *testing.T) {
+	c, err := Parse("t.yaml", []byte(minimal))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := HTTP{MaxConnections: 1024, ReadHeaderTimeout: Duration(10 * time.Second), ReadTimeout: Duration(30 * time.Second),
+		IdleTimeout: Duration(120 * time.Second), MaxHeaderBytes: 16 << 10, OfferTimeout: Duration(10 * time.Second)}
+	if c.HTTP != want {
+		t.Errorf("defaults %+v, want %+v", c.HTTP, want)
+	}
+	c, err = Parse("t.yaml", []byte(minimal+"http: {max_connections: 64, offer_timeout: 5s}\n"))
+	if err != nil || c.HTTP.MaxConnections != 64 || c.HTTP.OfferTimeout != Duration(5*time.Second) || c.HTTP.IdleTimeout != want.IdleTimeout {
+		t.Errorf("given: %+v %v", c.HTTP, err)
+	}
+	_, err = Parse("t.yaml", []byte(minimal+"http: {max_connections: 0, read_timeout: -1s}\n"))
+	for _, w := range []string{"http.max_connections: must be > 0", "http.read_timeout: must be > 0"} {
+		if err == nil || !strings.Contains(err.Error(), w) {
+			t.Errorf("got %v, want %q", err, w)
+		}
+	}
+}

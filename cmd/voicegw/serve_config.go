@@ -135,7 +135,12 @@ func serveConfig(ctx context.Context, path string, log *slog.Logger, stdout, std
 		return 1
 	}
 	srv, err := gateway.New(gateway.Config{
-		HTTPAddr:  cfg.Listen.HTTP,
+		HTTPAddr: cfg.Listen.HTTP,
+		HTTP: gateway.HTTPLimits{
+			ReadHeaderTimeout: time.Duration(cfg.HTTP.ReadHeaderTimeout), ReadTimeout: time.Duration(cfg.HTTP.ReadTimeout),
+			IdleTimeout: time.Duration(cfg.HTTP.IdleTimeout), MaxHeaderBytes: cfg.HTTP.MaxHeaderBytes,
+			MaxConnections: cfg.HTTP.MaxConnections, OfferTimeout: time.Duration(cfg.HTTP.OfferTimeout),
+		},
 		SIP:       sipCfg,
 		ICE:       gateway.ICEConfig{UDPAddr: media, NAT1To1IPs: cfg.Listen.NAT1To1IPs},
 		Tenants:   setups,
