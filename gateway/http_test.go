@@ -24,8 +24,8 @@ func httpTestServer(t *testing.T, limits HTTPLimits) (*Server, string) {
 	t.Helper()
 	dead := backends.Endpoint{URL: "http://127.0.0.1:1", Timeout: 200 * time.Millisecond}
 	srv, err := New(Config{
-		ICE:  ICEConfig{UDPAddr: "127.0.0.1:0", LoopbackOnly: true},
-		ASR:  backends.ASRConfig{Endpoint: dead}, LLM: backends.LLMConfig{Endpoint: dead}, TTS: backends.TTSConfig{Endpoint: dead},
+		ICE: ICEConfig{UDPAddr: "127.0.0.1:0", LoopbackOnly: true},
+		ASR: backends.ASRConfig{Endpoint: dead}, LLM: backends.LLMConfig{Endpoint: dead}, TTS: backends.TTSConfig{Endpoint: dead},
 		Auth: StaticTokens{"tok": {Tenant: "dev", Subject: "tester"}},
 		HTTP: limits,
 		// A call is never placed: the audit log stays empty.
@@ -180,4 +180,3 @@ func TestHTTPConnectionCap(t *testing.T) {
 		t.Fatalf("after a slot was freed: %d", resp.StatusCode)
 	}
 }
-
