@@ -160,7 +160,7 @@ func TestHTTPConnectionCap(t *testing.T) {
 	} else if ne, ok := errors.AsType[net.Error](err); ok && ne.Timeout() {
 		t.Fatal("connection 3 was neither served nor closed")
 	}
-	if n := value(m.HTTPConnsRefused); n != 1 {
+	if n := value(m.HTTPRefused); n != 1 {
 		t.Errorf("voicegw_http_connections_refused_total %g, want 1", n)
 	}
 	// Closing one frees its slot once the server has seen the close.

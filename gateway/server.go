@@ -181,7 +181,7 @@ func (s *Server) ServeTLS(l net.Listener, certFile, keyFile string) error {
 }
 
 func (s *Server) limitConns(l net.Listener) net.Listener {
-	return newLimitListener(l, s.cfg.HTTP.MaxConnections, s.cfg.Metrics.HTTPConns, s.cfg.Metrics.HTTPConnsRefused)
+	return newLimitListener(l, s.cfg.HTTP.MaxConnections, s.cfg.Metrics.HTTPConns, s.cfg.Metrics.HTTPRefused)
 }
 
 // Shutdown stops admitting calls, hangs up the calls in progress (each

@@ -38,25 +38,25 @@ const (
 type Metrics struct {
 	Registry *prometheus.Registry
 
-	CallsActive      *prometheus.GaugeVec     // ingress
-	CallsTotal       *prometheus.CounterVec   // ingress, result
-	TurnsTotal       *prometheus.CounterVec   // ingress, outcome
-	TurnStage        *prometheus.HistogramVec // stage, ingress
-	BudgetMisses     *prometheus.CounterVec   // stage, tenant
-	BackendErrors    *prometheus.CounterVec   // role, backend
-	BackendLatency   *prometheus.HistogramVec // role, backend (time to first byte/token/transcript)
-	SignalingErrs    *prometheus.CounterVec   // code
-	BargeIns         *prometheus.CounterVec   // ingress
-	PacketsRx        *prometheus.CounterVec   // ingress
-	PacketsTx        *prometheus.CounterVec   // ingress
-	PolicyActions    *prometheus.CounterVec   // direction, action
-	LimitsShared     prometheus.Gauge         // 1 while tenant limits are shared through Redis
-	LimitRefusals    *prometheus.CounterVec   // tenant, limit (call_rate, concurrency, llm_tokens)
-	SIPRefusals      *prometheus.CounterVec   // status (SIP final responses ≥ 300 the gateway sent)
-	Hedges           *prometheus.CounterVec   // role, tenant (a second backend started because the first was late)
-	Fillers          *prometheus.CounterVec   // tenant (filler phrases played to keep the first-audio budget)
-	HTTPConns        prometheus.Gauge         // open HTTP connections (WebSockets included)
-	HTTPConnsRefused prometheus.Counter       // HTTP connections closed at accept: the connection cap was reached
+	CallsActive    *prometheus.GaugeVec     // ingress
+	CallsTotal     *prometheus.CounterVec   // ingress, result
+	TurnsTotal     *prometheus.CounterVec   // ingress, outcome
+	TurnStage      *prometheus.HistogramVec // stage, ingress
+	BudgetMisses   *prometheus.CounterVec   // stage, tenant
+	BackendErrors  *prometheus.CounterVec   // role, backend
+	BackendLatency *prometheus.HistogramVec // role, backend (time to first byte/token/transcript)
+	SignalingErrs  *prometheus.CounterVec   // code
+	BargeIns       *prometheus.CounterVec   // ingress
+	PacketsRx      *prometheus.CounterVec   // ingress
+	PacketsTx      *prometheus.CounterVec   // ingress
+	PolicyActions  *prometheus.CounterVec   // direction, action
+	LimitsShared   prometheus.Gauge         // 1 while tenant limits are shared through Redis
+	LimitRefusals  *prometheus.CounterVec   // tenant, limit (call_rate, concurrency, llm_tokens)
+	SIPRefusals    *prometheus.CounterVec   // status (SIP final responses ≥ 300 the gateway sent)
+	Hedges         *prometheus.CounterVec   // role, tenant (a second backend started because the first was late)
+	Fillers        *prometheus.CounterVec   // tenant (filler phrases played to keep the first-audio budget)
+	HTTPConns      prometheus.Gauge         // open HTTP connections (WebSockets included)
+	HTTPRefused    prometheus.Counter       // HTTP connections closed at accept: the connection cap was reached
 }
 
 // NewMetrics registers every voicegw collector on a fresh registry.
@@ -125,10 +125,10 @@ func NewMetrics() *Metrics {
 	m.HTTPConns = prometheus.NewGauge(prometheus.GaugeOpts{
 		Name: "voicegw_http_connections", Help: "Open HTTP connections, signaling WebSockets included.",
 	})
-	m.HTTPConnsRefused = prometheus.NewCounter(prometheus.CounterOpts{
+	m.HTTPRefused = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "voicegw_http_connections_refused_total", Help: "HTTP connections closed as soon as accepted because the connection cap was reached.",
 	})
-	reg.MustRegister(m.LimitsShared, m.LimitRefusals, m.SIPRefusals, m.Hedges, m.Fillers, m.HTTPConns, m.HTTPConnsRefused)
+	reg.MustRegister(m.LimitsShared, m.LimitRefusals, m.SIPRefusals, m.Hedges, m.Fillers, m.HTTPConns, m.HTTPRefused)
 	// Publish the per-ingress series at zero so dashboards see them before
 	// the first call.
 	for _, ingress := range []string{"webrtc", "sip"} {
