@@ -58,6 +58,8 @@ type Config struct {
 	// Shutdown began (no new call is admitted meanwhile) before they are
 	// hung up. Default 30 s.
 	DrainTimeout time.Duration
+	// HTTP bounds the HTTP server's connections.
+	HTTP HTTPLimits
 	// Logger for the gateway. Default slog.Default().
 	Logger *slog.Logger
 	// Metrics receives the gateway's instrumentation. Default a fresh set.
@@ -72,6 +74,71 @@ type Config struct {
 	// Audit receives the default policy's decision records. Default JSON
 	// lines on standard error.
 	Audit *telemetry.Audit
+}
+
+// HTTPLimits bound the HTTP server's connections, so that slow or idle
+// clients cannot hold them (or the process's descriptors) forever. The
+// zero value takes the defaults. The timeouts do not apply to a signaling
+// WebSocket once upgraded; OfferTimeout and the ping/pong deadline do.
+type HTTPLimits struct {
+	// ReadHeaderTimeout bounds reading a request's headers. Default 10 s.
+	ReadHeaderTimeout time.Duration
+	// ReadTimeout bounds reading a whole request, body included.
+	// Default 30 s.
+	ReadTimeout time.Duration
+	// IdleTimeout closes a keep-alive connection idle this long.
+	// Default 120 s.
+	IdleTimeout time.Duration
+	// MaxHeaderBytes bounds a request's headers. Default 16 KiB.
+	MaxHeaderBytes int
+	// MaxConnections caps the connections open at once, WebSockets
+	// included; one past the cap is closed as soon as it is accepted.
+	// Default 1024.
+	MaxConnections int
+	// OfferTimeout closes a signaling WebSocket that has no call and has
+	// sent no offer for this long, with an error event (code
+	// offer_timeout). Default 10 s.
+	OfferTimeout time.Duration
+}
+
+func (h *HTTPLimits) setDefaults() {
+	if h.ReadHeaderTimeout == 0 {
+		h.ReadHeaderTimeout = 10 * time.Second
+	}
+	if h.ReadTimeout == 0 {
+		h.ReadTimeout = 30 * time.Second
+	}
+	if h.IdleTimeout == 0 {
+		h.IdleTimeout = 120 * time.Second
+	}
+	if h.MaxHeaderBytes == 0 {
+		h.MaxHeaderBytes = 16 << 10
+	}
+	if h.MaxConnections == 0 {
+		h.MaxConnections = 1024
+	}
+	if h.OfferTimeout == 0 {
+		h.OfferTimeout = 10 * time.Second
+	}
+}
+
+func (h *HTTPLimits) validate() error {
+	var errs []error
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{{"read_header_timeout", h.ReadHeaderTimeout}, {"read_timeout", h.ReadTimeout}, {"idle_timeout", h.IdleTimeout}, {"offer_timeout", h.OfferTimeout}} {
+		if d.v < 0 {
+			errs = append(errs, fmt.Errorf("http.%s: must be > 0, got %s", d.name, d.v))
+		}
+	}
+	if h.MaxHeaderBytes < 0 {
+		errs = append(errs, fmt.Errorf("http.max_header_bytes: must be > 0, got %d", h.MaxHeaderBytes))
+	}
+	if h.MaxConnections < 0 {
+		errs = append(errs, fmt.Errorf("http.max_connections: must be > 0, got %d", h.MaxConnections))
+	}
+	return errors.Join(errs...)
 }
 
 // TenantSetup is one tenant's backends and pipeline.
@@ -228,6 +295,7 @@ func (c *Config) setDefaults() error {
 	if c.DrainTimeout == 0 {
 		c.DrainTimeout = 30 * time.Second
 	}
+	c.HTTP.setDefaults()
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
@@ -273,6 +341,9 @@ func (c *Config) validate() error {
 	}
 	if c.DrainTimeout < 0 {
 		errs = append(errs, fmt.Errorf("drain_timeout: must not be negative, got %s", c.DrainTimeout))
+	}
+	if err := c.HTTP.validate(); err != nil {
+		errs = append(errs, err)
 	}
 	for id, t := range c.Tenants {
 		for _, b := range []struct{ role, url string }{{"asr", t.ASR.URL}, {"llm", t.LLM.URL}, {"tts", t.TTS.URL}} {

@@ -31,4 +31,7 @@ const (
 	// codeUSPersonRequired refuses a caller not attested as a U.S. person
 	// on a U.S.-person-only tenant.
 	codeUSPersonRequired = "us_person_required"
+	// codeOfferTimeout closes a signaling socket that sent no offer in
+	// time (HTTPLimits.OfferTimeout).
+	codeOfferTimeout = "offer_timeout"
 )

@@ -126,7 +126,10 @@ func New(cfg Config) (*Server, error) {
 	s.http = &http.Server{
 		Addr:              cfg.HTTPAddr,
 		Handler:           s.Handler(),
-		ReadHeaderTimeout: 10 * time.Second,
+		ReadHeaderTimeout: cfg.HTTP.ReadHeaderTimeout,
+		ReadTimeout:       cfg.HTTP.ReadTimeout, // hijacked WebSockets clear it
+		IdleTimeout:       cfg.HTTP.IdleTimeout,
+		MaxHeaderBytes:    cfg.HTTP.MaxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 	if cfg.SIP.enabled() {
@@ -196,7 +199,7 @@ func (s *Server) Handler() http.Handler {
 	for pattern, h := range s.cfg.Routes {
 		mux.Handle(pattern, h)
 	}
-	return mux
+	return web.SecureHeaders(mux)
 }
 
 // ListenAndServe listens on Config.HTTPAddr and serves until Shutdown; it
@@ -209,15 +212,20 @@ func (s *Server) ListenAndServe() error {
 	return s.Serve(l)
 }
 
-// Serve serves HTTP on l until Shutdown.
+// Serve serves HTTP on l until Shutdown, with at most
+// Config.HTTP.MaxConnections connections open at once.
 func (s *Server) Serve(l net.Listener) error {
-	return s.http.Serve(l)
+	return s.http.Serve(s.limitConns(l))
 }
 
 // ServeTLS serves HTTPS on l with the certificate and key files until
-// Shutdown.
+// Shutdown, with the same connection cap.
 func (s *Server) ServeTLS(l net.Listener, certFile, keyFile string) error {
-	return s.http.ServeTLS(l, certFile, keyFile)
+	return s.http.ServeTLS(s.limitConns(l), certFile, keyFile)
+}
+
+func (s *Server) limitConns(l net.Listener) net.Listener {
+	return newLimitListener(l, s.cfg.HTTP.MaxConnections, s.cfg.Metrics.HTTPConns, s.cfg.Metrics.HTTPRefused)
 }
 
 // Shutdown drains the gateway and stops it. It stops admitting calls at
@@ -486,16 +494,32 @@ func (c *callConn) serve() {
 		}
 	}()
 
+	// A socket without a call must keep offering: one that has sent no
+	// offer for OfferTimeout is closed, so idle sockets cannot pile up.
+	offerWait := c.srv.cfg.HTTP.OfferTimeout
+	offerTimer := time.NewTimer(offerWait)
+	defer offerTimer.Stop()
 	reason := ""
 	closeCode := websocket.CloseNormalClosure
 loop:
 	for {
 		select {
 		case m := <-msgs:
+			if m.Type == "offer" {
+				offerTimer.Reset(offerWait)
+			}
 			if c.handle(m) {
 				reason = reasonCaller
 				break loop
 			}
+		case <-offerTimer.C:
+			if c.sess != nil {
+				continue
+			}
+			c.log.Info("signaling closed: no offer", "remote", c.remote, "within", offerWait)
+			c.sendError(codeOfferTimeout, fmt.Sprintf("no offer within %s; closing", offerWait))
+			closeCode = websocket.ClosePolicyViolation
+			break loop
 		case err := <-readErr:
 			if c.sess == nil {
 				c.log.Debug("signaling closed before a call", "err", err)

@@ -57,6 +57,8 @@ type Metrics struct {
 	Fillers        *prometheus.CounterVec   // tenant (filler phrases played to keep the first-audio budget)
 	AuditFailures  prometheus.Counter       // audit records that could not be written
 	SessionPanics  *prometheus.CounterVec   // ingress (calls ended because a session goroutine panicked)
+	HTTPConns      prometheus.Gauge         // open HTTP connections (WebSockets included)
+	HTTPRefused    prometheus.Counter       // HTTP connections closed at accept: the connection cap was reached
 }
 
 // NewMetrics registers every voicegw collector on a fresh registry.
@@ -128,7 +130,13 @@ func NewMetrics() *Metrics {
 	m.SessionPanics = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "voicegw_session_panics_total", Help: "Calls ended because one of their goroutines panicked, by ingress.",
 	}, []string{"ingress"})
-	reg.MustRegister(m.LimitsShared, m.LimitRefusals, m.SIPRefusals, m.Hedges, m.Fillers, m.AuditFailures, m.SessionPanics)
+		m.HTTPConns = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "voicegw_http_connections", Help: "Open HTTP connections, signaling WebSockets included.",
+	})
+	m.HTTPRefused = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "voicegw_http_connections_refused_total", Help: "HTTP connections closed as soon as accepted because the connection cap was reached.",
+	})
+	reg.MustRegister(m.LimitsShared, m.LimitRefusals, m.SIPRefusals, m.Hedges, m.Fillers, m.HTTPConns, m.HTTPRefused, m.AuditFailures, m.SessionPanics)
 	// Publish the per-ingress series at zero so dashboards see them before
 	// the first call.
 	for _, ingress := range []string{"webrtc", "sip"} {

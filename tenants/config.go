@@ -17,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"slices"
 	"strings"
@@ -31,6 +32,7 @@ import (
 // a Config built by hand has no resolved secrets and no loaded keys.
 type Config struct {
 	Listen   Listen    `yaml:"listen"`
+	HTTP     HTTP      `yaml:"http"`
 	Audit    Audit     `yaml:"audit"`
 	Redis    *Redis    `yaml:"redis"`
 	Tokens   Tokens    `yaml:"tokens"`
@@ -74,6 +76,28 @@ type Listen struct {
 	TLSKey  string `yaml:"tls_key"`
 	// SIP, when set, serves SIP trunks (see Tenant.Trunks).
 	SIP *SIP `yaml:"sip"`
+}
+
+// HTTP bounds the HTTP server's connections. A field left out takes the
+// default given; a field given must be > 0.
+type HTTP struct {
+	// MaxConnections caps the connections open at once, signaling
+	// WebSockets included; one past it is closed as soon as it is
+	// accepted. Default 1024.
+	MaxConnections int `yaml:"max_connections"`
+	// ReadHeaderTimeout bounds reading a request's headers. Default 10s.
+	ReadHeaderTimeout Duration `yaml:"read_header_timeout"`
+	// ReadTimeout bounds reading a whole request (not an upgraded
+	// WebSocket). Default 30s.
+	ReadTimeout Duration `yaml:"read_timeout"`
+	// IdleTimeout closes keep-alive connections idle this long.
+	// Default 120s.
+	IdleTimeout Duration `yaml:"idle_timeout"`
+	// MaxHeaderBytes bounds a request's headers. Default 16384.
+	MaxHeaderBytes int `yaml:"max_header_bytes"`
+	// OfferTimeout closes a signaling WebSocket that has no call and has
+	// sent no offer for this long. Default 10s.
+	OfferTimeout Duration `yaml:"offer_timeout"`
 }
 
 // Audit configures the audit log.
@@ -150,8 +174,26 @@ type Backend struct {
 	// ClientCert and ClientKey (PEM) authenticate the gateway (mTLS).
 	ClientCert string `yaml:"client_cert"`
 	ClientKey  string `yaml:"client_key"`
+	// Proxy is an http://, https:// or socks5:// proxy (host:port, no
+	// credentials) for this backend's connections. Default none: the
+	// gateway connects directly and never uses HTTP_PROXY or the other
+	// proxy variables of the environment.
+	Proxy string `yaml:"proxy"`
 
 	tlsConf *tls.Config // built from the files above at load
+}
+
+// ProxyURL is the parsed Proxy, or nil when none is set (or it is
+// invalid, which validation refuses).
+func (b Backend) ProxyURL() *url.URL {
+	if b.Proxy == "" {
+		return nil
+	}
+	u, err := parseProxy(b.Proxy)
+	if err != nil {
+		return nil
+	}
+	return u
 }
 
 // TLSConfig is the client TLS configuration for this backend: TLS 1.2 or
@@ -382,6 +424,7 @@ func Parse(name string, data []byte) (*Config, error) {
 		return nil, fail([]Problem{yamlProblem(err)})
 	}
 	ps := explicitLimits(&root, &c)
+	ps = append(ps, explicitHTTP(&root, &c)...)
 	c.setDefaults()
 	ps = append(ps, c.validate()...)
 	for i := range ps {
@@ -432,6 +475,27 @@ func explicitLimits(root *yaml.Node, c *Config) []Problem {
 	return ps
 }
 
+// explicitHTTP refuses http limits written as zero or less (left out,
+// they take the default).
+func explicitHTTP(root *yaml.Node, c *Config) []Problem {
+	h := c.HTTP
+	var ps []Problem
+	for _, f := range []struct {
+		name string
+		v    int64
+	}{
+		{"max_connections", int64(h.MaxConnections)}, {"read_header_timeout", int64(h.ReadHeaderTimeout)},
+		{"read_timeout", int64(h.ReadTimeout)}, {"idle_timeout", int64(h.IdleTimeout)},
+		{"max_header_bytes", int64(h.MaxHeaderBytes)}, {"offer_timeout", int64(h.OfferTimeout)},
+	} {
+		path := "http." + f.name
+		if n := nodeAt(root, path); n != nil && f.v <= 0 {
+			ps = append(ps, Problem{Path: path, Line: n.Line, Msg: "must be > 0"})
+		}
+	}
+	return ps
+}
+
 func (c *Config) setDefaults() {
 	if c.Listen.HTTP == "" {
 		c.Listen.HTTP = "127.0.0.1:8080"
@@ -441,6 +505,25 @@ func (c *Config) setDefaults() {
 	}
 	if c.DrainTimeout == 0 {
 		c.DrainTimeout = Duration(30 * time.Second)
+	}
+	h := &c.HTTP
+	if h.MaxConnections == 0 {
+		h.MaxConnections = 1024
+	}
+	if h.ReadHeaderTimeout == 0 {
+		h.ReadHeaderTimeout = Duration(10 * time.Second)
+	}
+	if h.ReadTimeout == 0 {
+		h.ReadTimeout = Duration(30 * time.Second)
+	}
+	if h.IdleTimeout == 0 {
+		h.IdleTimeout = Duration(120 * time.Second)
+	}
+	if h.MaxHeaderBytes == 0 {
+		h.MaxHeaderBytes = 16 << 10
+	}
+	if h.OfferTimeout == 0 {
+		h.OfferTimeout = Duration(10 * time.Second)
 	}
 	c.setSIPDefaults()
 	if c.Redis != nil {

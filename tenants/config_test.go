@@ -79,9 +79,71 @@ func exampleEnv(t *testing.T) {
 	t.Setenv("ACME_SIP_PASSWORD", "sip-secret-value")
 }
 
+// exampleKeys replace the example's API-key placeholders.
+var exampleKeys = strings.NewReplacer(
+	"sha256:CHANGE-ME-ops-2026", "sha256:"+sha("example-ops-key-0123456789abcdef"),
+	"sha256:CHANGE-ME-lab-1", "sha256:"+sha("example-lab-key-0123456789abcdef"))
+
+// exampleData is the example config with real API-key hashes in place of
+// its placeholders.
+func exampleData(t *testing.T) []byte {
+	t.Helper()
+	b, err := os.ReadFile("../examples/voicegw.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := exampleKeys.Replace(string(b))
+	if strings.Contains(out, "CHANGE-ME") {
+		t.Fatal("the example has a placeholder exampleKeys does not replace")
+	}
+	return []byte(out)
+}
+
+// exampleFile is exampleData written to a file.
+func exampleFile(t *testing.T) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "voicegw.yaml")
+	if err := os.WriteFile(p, exampleData(t), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// TestExamplePlaceholders: the example as shipped fails validation on its
+// API-key placeholders, naming each field; so do the hashes of well-known
+// weak keys.
+func TestExamplePlaceholders(t *testing.T) {
+	exampleEnv(t)
+	_, err := Load("../examples/voicegw.yaml")
+	ce, ok := errors.AsType[*ConfigError](err)
+	if !ok || len(ce.Problems) != 2 {
+		t.Fatalf("got %v, want the two placeholders refused", err)
+	}
+	for i, want := range []string{"tenants[0].api_keys[0].hash", "tenants[1].api_keys[0].hash"} {
+		if p := ce.Problems[i]; p.Path != want || !strings.Contains(p.Msg, "is a placeholder") || p.Line == 0 {
+			t.Errorf("problem %d: %+v, want %s: … is a placeholder", i, p, want)
+		}
+	}
+	for _, weak := range []string{"123456", "12345", "password", "changeme"} {
+		data := strings.Replace(minimal, "asr: [a], llm: [l], tts: [s]}", `asr: [a], llm: [l], tts: [s], api_keys: [{id: k, hash: "sha256:`+sha(weak)+`"}]}`, 1) +
+			"tokens: {signing_key: env:VOICEGW_TOKEN_KEY}\n"
+		_, err := Parse("t.yaml", []byte(data))
+		if err == nil || !strings.Contains(err.Error(), "tenants[0].api_keys[0].hash: is the hash of a well-known weak key") {
+			t.Errorf("key %q: %v", weak, err)
+		}
+	}
+	for _, ph := range []string{"sha256:changeme", "<sha256 of your key>", "sha256:REPLACE_WITH_HASH"} {
+		data := strings.Replace(minimal, "asr: [a], llm: [l], tts: [s]}", `asr: [a], llm: [l], tts: [s], api_keys: [{id: k, hash: "`+ph+`"}]}`, 1) +
+			"tokens: {signing_key: env:VOICEGW_TOKEN_KEY}\n"
+		if _, err := Parse("t.yaml", []byte(data)); err == nil || !strings.Contains(err.Error(), "tenants[0].api_keys[0].hash: ") || !strings.Contains(err.Error(), "is a placeholder") {
+			t.Errorf("placeholder %q: %v", ph, err)
+		}
+	}
+}
+
 func TestExampleConfig(t *testing.T) {
 	exampleEnv(t)
-	c, err := Load("../examples/voicegw.yaml")
+	c, err := Load(exampleFile(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -146,7 +208,7 @@ func TestRouteKeepsOnlyCompliant(t *testing.T) {
 
 func TestSecretsNeverPrinted(t *testing.T) {
 	exampleEnv(t)
-	c, err := Load("../examples/voicegw.yaml")
+	c, err := Load(exampleFile(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -317,7 +379,7 @@ func TestTLSFiles(t *testing.T) {
 // nothing panics, and a refusal never echoes a secret's value.
 func FuzzLoad(f *testing.F) {
 	if b, err := os.ReadFile("../examples/voicegw.yaml"); err == nil {
-		f.Add(b)
+		f.Add([]byte(exampleKeys.Replace(string(b))))
 	}
 	files, _ := filepath.Glob("testdata/broken/*.yaml")
 	for _, p := range files {
@@ -357,10 +419,7 @@ func FuzzLoad(f *testing.F) {
 // the field and the file.
 func TestClassifierBundle(t *testing.T) {
 	exampleEnv(t)
-	base, err := os.ReadFile("../examples/voicegw.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
+	base := exampleData(t)
 	dir := t.TempDir()
 	for _, name := range []string{"manifest.json", "default.yaml", "lexicon.yaml", "model.json"} {
 		b, err := os.ReadFile(filepath.Join("../classifier/packs", name))
@@ -396,5 +455,65 @@ func TestClassifierBundle(t *testing.T) {
 	_, err = Load(cfgPath)
 	if err == nil || !strings.Contains(err.Error(), "classifier.bundle") || !strings.Contains(err.Error(), "model.json: sha256") {
 		t.Errorf("tampered bundle: %v", err)
+	}
+}
+
+// TestBackendProxy: a backend's proxy is an http, https or socks5 URL with
+// a port and nothing else; without one the backend has no proxy at all.
+func TestBackendProxy(t *testing.T) {
+	withProxy := func(p string) string {
+		return strings.Replace(minimal, `url: "http://[::1]:1", `, `url: "http://[::1]:1", proxy: "`+p+`", `, 1)
+	}
+	c, err := Parse("t.yaml", []byte(withProxy("http://10.0.0.9:3128")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u := c.Backend("l").ProxyURL(); u == nil || u.Host != "10.0.0.9:3128" {
+		t.Errorf("proxy %v", u)
+	}
+	if u := c.Backend("a").ProxyURL(); u != nil {
+		t.Errorf("a backend without proxy got %v", u)
+	}
+	for p, want := range map[string]string{
+		"10.0.0.9:3128":                "backends[1].proxy: ",
+		"ftp://10.0.0.9:21":            `scheme "ftp": want http, https or socks5`,
+		"http://10.0.0.9":              "is not a proxy URL",
+		"http://u:pw@10.0.0.9:3128":    "must not hold credentials",
+		"http://10.0.0.9:3128/x?y=1":   "no path, query or fragment",
+		"socks5://proxy.internal:1080": "",
+	} {
+		_, err := Parse("t.yaml", []byte(withProxy(p)))
+		switch {
+		case want == "" && err != nil:
+			t.Errorf("%s: %v", p, err)
+		case want != "" && (err == nil || !strings.Contains(err.Error(), "backends[1].proxy: ") || !strings.Contains(err.Error(), want)):
+			t.Errorf("%s: got %v, want backends[1].proxy: …%s", p, err, want)
+		case want != "" && strings.Contains(err.Error(), ":pw@"):
+			t.Errorf("%s: credentials echoed: %v", p, err)
+		}
+	}
+}
+
+// TestHTTPLimits: the http section's defaults, and a value given as zero
+// or less is refused by field.
+func TestHTTPLimits(t *testing.T) {
+	c, err := Parse("t.yaml", []byte(minimal))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := HTTP{MaxConnections: 1024, ReadHeaderTimeout: Duration(10 * time.Second), ReadTimeout: Duration(30 * time.Second),
+		IdleTimeout: Duration(120 * time.Second), MaxHeaderBytes: 16 << 10, OfferTimeout: Duration(10 * time.Second)}
+	if c.HTTP != want {
+		t.Errorf("defaults %+v, want %+v", c.HTTP, want)
+	}
+	c, err = Parse("t.yaml", []byte(minimal+"http: {max_connections: 64, offer_timeout: 5s}\n"))
+	if err != nil || c.HTTP.MaxConnections != 64 || c.HTTP.OfferTimeout != Duration(5*time.Second) || c.HTTP.IdleTimeout != want.IdleTimeout {
+		t.Errorf("given: %+v %v", c.HTTP, err)
+	}
+	_, err = Parse("t.yaml", []byte(minimal+"http: {max_connections: 0, read_timeout: -1s}\n"))
+	for _, w := range []string{"http.max_connections: must be > 0", "http.read_timeout: must be > 0"} {
+		if err == nil || !strings.Contains(err.Error(), w) {
+			t.Errorf("got %v, want %q", err, w)
+		}
 	}
 }

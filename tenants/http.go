@@ -27,18 +27,35 @@ type tokenRequest struct {
 // The JSON body is {subject, us_person, attested_by, ttl_seconds}; the
 // answer {token, expires_at, tenant}. lim paces minting per tenant at the
 // tenant's calls_per_second and burst (nil: no pacing); log may be nil.
+//
+// A source address (an IPv4 address or an IPv6 /64) that presents a
+// missing or wrong API key 10 times within a minute is refused with 429
+// and Retry-After until that minute ends, whatever key it then presents,
+// so keys cannot be guessed at line rate. Successful requests never count.
 func TokensHandler(a *Authority, lim *Limiter, log *slog.Logger) http.Handler {
+	return tokensHandler(a, lim, newFailureLimiter(authFailureLimit, authFailureWindow, authFailureSources, nil), log)
+}
+
+func tokensHandler(a *Authority, lim *Limiter, fails *failureLimiter, log *slog.Logger) http.Handler {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", "no-store")
+		src := sourceOf(r.RemoteAddr)
+		if retry, ok := fails.blocked(src); ok {
+			log.Info("token request refused: too many failed API keys from this source", "remote", r.RemoteAddr, "retry_after", retry)
+			w.Header().Set("Retry-After", strconv.Itoa(int((retry+time.Second-1)/time.Second)))
+			writeJSONError(w, http.StatusTooManyRequests, "rate_limited", "too many failed attempts; try again later")
+			return
+		}
 		key := ""
 		if h := r.Header.Get("Authorization"); len(h) > 7 && strings.EqualFold(h[:7], "bearer ") {
 			key = strings.TrimSpace(h[7:])
 		}
 		t, err := a.TenantForKey(key)
 		if err != nil {
+			fails.fail(src)
 			if ae, ok := errors.AsType[*AuthError](err); ok {
 				log.Info("token request refused", "remote", r.RemoteAddr, "reason", ae.Reason)
 			}

@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -42,7 +43,35 @@ const (
 	maxClaimBytes = 256
 	// idpLeeway is the clock skew allowed on an IdP's exp and nbf.
 	idpLeeway = 30 * time.Second
+	// maxClockSkew is how far in the future a token's iat may be: the
+	// issuer's clock may run that much ahead of ours, no more.
+	maxClockSkew = 30 * time.Second
 )
+
+// checkLifetime bounds a token's life by its tenant's token_ttl: exp − iat
+// (exp − now when there is no iat and it is not required) must not exceed
+// ttl, and iat must not be more than maxClockSkew ahead of now. A token
+// minted with a longer life, or dated ahead to stretch it, is refused
+// however it was signed.
+func checkLifetime(now time.Time, ttl time.Duration, iat, exp *jwt.NumericDate, iatRequired bool) error {
+	start := now
+	switch {
+	case iat == nil && iatRequired:
+		return errors.New("no iat (issued at) claim")
+	case iat != nil && iat.After(now.Add(maxClockSkew)):
+		return fmt.Errorf("issued %s in the future (iat %s), beyond the %s clock skew allowed",
+			iat.Sub(now).Round(time.Second), iat.UTC().Format(time.RFC3339), maxClockSkew)
+	case iat != nil:
+		start = iat.Time
+	}
+	if exp == nil {
+		return errors.New("no exp claim")
+	}
+	if life := exp.Sub(start); life > ttl {
+		return fmt.Errorf("lives %s (exp − iat), longer than the tenant's token_ttl %s", life.Round(time.Second), ttl)
+	}
+	return nil
+}
 
 // Authority mints and checks call tokens for the tenants of a config.
 //
@@ -256,6 +285,9 @@ func (a *Authority) callToken(token string) (Principal, *Tenant, error) {
 	if t == nil {
 		return Principal{}, nil, refuse("call token names unknown tenant %q", c.Tenant)
 	}
+	if err := checkLifetime(a.now(), time.Duration(t.TokenTTL), c.IssuedAt, c.ExpiresAt, true); err != nil {
+		return Principal{}, nil, refuse("call token: %v", err)
+	}
 	if c.USPerson && c.AttestedBy == "" {
 		return Principal{}, nil, refuse("call token attests a U.S. person without attested_by")
 	}
@@ -279,6 +311,11 @@ func (a *Authority) idpToken(token string, peek jwt.RegisteredClaims, ts []*Tena
 	d := t.IdP
 	claims, err := d.verify(token, a.now)
 	if err != nil {
+		return Principal{}, nil, refuse("IdP token for tenant %q: %v", t.ID, err)
+	}
+	iat, _ := claims.GetIssuedAt()
+	exp, _ := claims.GetExpirationTime()
+	if err := checkLifetime(a.now(), time.Duration(t.TokenTTL), iat, exp, false); err != nil {
 		return Principal{}, nil, refuse("IdP token for tenant %q: %v", t.ID, err)
 	}
 	sub, _ := claims.GetSubject()

@@ -141,7 +141,7 @@ func TestRefusedTokens(t *testing.T) {
 	a := testAuthority(t, false, nil)
 	good, _, _ := a.Mint(testKey, MintRequest{Subject: "bob"})
 	base := callClaims{RegisteredClaims: jwt.RegisteredClaims{Issuer: "voicegw", Subject: "bob", Audience: jwt.ClaimStrings{tokenAudience},
-		ExpiresAt: jwt.NewNumericDate(time.Now().Add(time.Minute))}, Tenant: "acme"}
+		IssuedAt: jwt.NewNumericDate(time.Now()), ExpiresAt: jwt.NewNumericDate(time.Now().Add(time.Minute))}, Tenant: "acme"}
 	sign := func(c callClaims, m jwt.SigningMethod, key any) string {
 		s, err := jwt.NewWithClaims(m, c).SignedString(key)
 		if err != nil {
@@ -168,11 +168,21 @@ func TestRefusedTokens(t *testing.T) {
 		tok    string
 		reason string
 	}{
-		"expired":          {with(func(c *callClaims) { c.ExpiresAt = jwt.NewNumericDate(time.Now().Add(-time.Minute)) }), "expired"},
-		"not yet valid":    {with(func(c *callClaims) { c.NotBefore = jwt.NewNumericDate(time.Now().Add(time.Hour)) }), "not valid yet"},
-		"no expiry":        {with(func(c *callClaims) { c.ExpiresAt = nil }), "exp claim is required"},
-		"wrong audience":   {with(func(c *callClaims) { c.Audience = jwt.ClaimStrings{"someone-else"} }), "audience"},
-		"unknown tenant":   {with(func(c *callClaims) { c.Tenant = "mallory" }), "unknown tenant"},
+		"expired":        {with(func(c *callClaims) { c.ExpiresAt = jwt.NewNumericDate(time.Now().Add(-time.Minute)) }), "expired"},
+		"not yet valid":  {with(func(c *callClaims) { c.NotBefore = jwt.NewNumericDate(time.Now().Add(time.Hour)) }), "not valid yet"},
+		"no expiry":      {with(func(c *callClaims) { c.ExpiresAt = nil }), "exp claim is required"},
+		"wrong audience": {with(func(c *callClaims) { c.Audience = jwt.ClaimStrings{"someone-else"} }), "audience"},
+		"unknown tenant": {with(func(c *callClaims) { c.Tenant = "mallory" }), "unknown tenant"},
+		// The tenant's token_ttl is 5m: a validly signed token cannot
+		// live longer, nor be dated ahead to stretch its life.
+		"no iat": {with(func(c *callClaims) { c.IssuedAt = nil }), "no iat"},
+		"lives longer than token_ttl": {with(func(c *callClaims) {
+			c.ExpiresAt = jwt.NewNumericDate(time.Now().Add(time.Hour))
+		}), "longer than the tenant's token_ttl 5m0s"},
+		"issued in the future": {with(func(c *callClaims) {
+			c.IssuedAt = jwt.NewNumericDate(time.Now().Add(2 * time.Minute))
+			c.ExpiresAt = jwt.NewNumericDate(time.Now().Add(3 * time.Minute))
+		}), "in the future"},
 		"unknown issuer":   {with(func(c *callClaims) { c.Issuer = "evil" }), "neither this gateway"},
 		"forged US person": {with(func(c *callClaims) { c.USPerson = true }), "without attested_by"},
 		"alg none":         {sign(base, jwt.SigningMethodNone, jwt.UnsafeAllowNoneSignatureType), "signing method none is invalid"},
@@ -227,6 +237,9 @@ func TestIdPTokens(t *testing.T) {
 	for name, tok := range map[string]string{
 		"RS256": sign(jwt.SigningMethodRS256, k.rsa, claims(nil)),
 		"ES256": sign(jwt.SigningMethodES256, k.ec, claims(nil)),
+		"iat within the clock skew": sign(jwt.SigningMethodRS256, k.rsa, claims(func(c jwt.MapClaims) {
+			c["iat"], c["exp"] = now.Add(10*time.Second).Unix(), now.Add(time.Minute).Unix()
+		})),
 	} {
 		p, err := a.Authenticate(tok)
 		if err != nil || p != (Principal{Tenant: "acme", Subject: "erin@acme.example", USPerson: true, AttestedBy: "idp:https://idp.acme.example"}) {
@@ -243,6 +256,14 @@ func TestIdPTokens(t *testing.T) {
 		"no expiry":      sign(jwt.SigningMethodRS256, k.rsa, claims(func(c jwt.MapClaims) { delete(c, "exp") })),
 		"wrong audience": sign(jwt.SigningMethodRS256, k.rsa, claims(func(c jwt.MapClaims) { c["aud"] = "voicegw-beta" })),
 		"no subject":     sign(jwt.SigningMethodRS256, k.rsa, claims(func(c jwt.MapClaims) { delete(c, "sub") })),
+		// The tenant's token_ttl (5m) caps an IdP token's life too.
+		"lives longer than token_ttl": sign(jwt.SigningMethodRS256, k.rsa, claims(func(c jwt.MapClaims) {
+			c["iat"], c["exp"] = now.Unix(), now.Add(time.Hour).Unix()
+		})),
+		"no iat, expires after token_ttl": sign(jwt.SigningMethodRS256, k.rsa, claims(func(c jwt.MapClaims) { c["exp"] = now.Add(time.Hour).Unix() })),
+		"issued in the future": sign(jwt.SigningMethodRS256, k.rsa, claims(func(c jwt.MapClaims) {
+			c["iat"], c["exp"] = now.Add(2*time.Minute).Unix(), now.Add(3*time.Minute).Unix()
+		})),
 	}
 	for name, tok := range refused {
 		if _, err := a.Authenticate(tok); !errors.Is(err, ErrUnauthorized) {

@@ -1,6 +1,7 @@
 package tenants
 
 import (
+	"errors"
 	"fmt"
 	"maps"
 	"net"
@@ -9,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/golang-jwt/jwt/v5"
 )
 
 // SIP is the SIP trunk ingress: where it listens and which RTP ports its
@@ -116,6 +119,11 @@ type Assertion struct {
 	KeysFile      string   `yaml:"keys_file"`
 	Algorithms    []string `yaml:"algorithms"`
 	USPersonClaim string   `yaml:"us_person_claim"`
+	// MaxAge is how old (now − iat) an assertion may be when its INVITE
+	// arrives, 1s to 10m: the PBX signs one per call just before sending
+	// it, so an old assertion is a replay. Assertions must carry iat.
+	// Default 60s.
+	MaxAge Duration `yaml:"max_age"`
 
 	signer *IdP
 }
@@ -128,6 +136,9 @@ type Agent struct {
 }
 
 var sipCodecs = []string{"PCMU", "PCMA", "opus"}
+
+// defaultAssertionMaxAge is Assertion.MaxAge when it is not set.
+const defaultAssertionMaxAge = 60 * time.Second
 
 func (c *Config) setSIPDefaults() {
 	if s := c.Listen.SIP; s != nil {
@@ -158,6 +169,9 @@ func (c *Config) setSIPDefaults() {
 				}
 				if a.USPersonClaim == "" {
 					a.USPersonClaim = "us_person"
+				}
+				if a.MaxAge == 0 {
+					a.MaxAge = Duration(defaultAssertionMaxAge)
 				}
 			}
 		}
@@ -331,6 +345,9 @@ func (c *Config) validateTrunks(ps *problems) {
 				}
 				a.signer = &IdP{Issuer: a.Issuer, Audience: a.Audience, KeysFile: a.KeysFile, Algorithms: a.Algorithms, USPersonClaim: a.USPersonClaim}
 				c.validateSigner(ps, p+".assertion", a.signer, issuers)
+				if age := time.Duration(a.MaxAge); age < time.Second || age > 10*time.Minute {
+					ps.add(p+".assertion.max_age", "must be between 1s and 10m, got %s", age)
+				}
 				if !strings.HasPrefix(strings.ToLower(a.Header), "x-") || strings.ContainsAny(a.Header, " :\t") {
 					ps.add(p+".assertion.header", "must be an extension header name starting with X-, got %q", a.Header)
 				}
@@ -381,6 +398,9 @@ func (a *Authority) TrunkAssertion(tenant, trunk string) func(token string) (usP
 		if err != nil {
 			return false, "", refuse("caller assertion on trunk %q: %v", trunk, err)
 		}
+		if err := assertionAge(claims, a.now(), time.Duration(as.MaxAge)); err != nil {
+			return false, "", refuse("caller assertion on trunk %q: %v", trunk, err)
+		}
 		us, _ := claims[d.USPersonClaim].(bool)
 		by, _ := claims["attested_by"].(string)
 		if !us {
@@ -391,4 +411,21 @@ func (a *Authority) TrunkAssertion(tenant, trunk string) func(token string) (usP
 		}
 		return true, by, nil
 	}
+}
+
+// assertionAge requires an assertion's iat, no more than maxClockSkew
+// ahead of now and no more than maxAge behind it.
+func assertionAge(claims jwt.MapClaims, now time.Time, maxAge time.Duration) error {
+	iat, err := claims.GetIssuedAt()
+	switch {
+	case err != nil:
+		return fmt.Errorf("iat: %w", err)
+	case iat == nil:
+		return errors.New("no iat (issued at) claim: the assertion's age cannot be checked")
+	case iat.After(now.Add(maxClockSkew)):
+		return fmt.Errorf("issued %s in the future, beyond the %s clock skew allowed", iat.Sub(now).Round(time.Second), maxClockSkew)
+	case now.Sub(iat.Time) > maxAge:
+		return fmt.Errorf("issued %s ago, older than max_age %s", now.Sub(iat.Time).Round(time.Second), maxAge)
+	}
+	return nil
 }

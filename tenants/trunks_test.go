@@ -61,7 +61,7 @@ tenants:
 	}
 	good := func() jwt.MapClaims {
 		return jwt.MapClaims{"iss": "https://pbx.acme.example", "aud": "voicegw", "exp": time.Now().Add(time.Minute).Unix(),
-			"sub": "agent-17", "us_person": true, "attested_by": "ACME badge office"}
+			"iat": time.Now().Unix(), "sub": "agent-17", "us_person": true, "attested_by": "ACME badge office"}
 	}
 	us, by, err := verify(sign(jwt.SigningMethodES256, keys.ec, good()))
 	if err != nil || !us || by != "ACME badge office" {
@@ -77,6 +77,12 @@ tenants:
 	aud["aud"] = "other"
 	iss["iss"] = "https://evil.example"
 	delete(noBy, "attested_by")
+	// An assertion is signed per call just before the INVITE: older than
+	// max_age (default 60s) is a replay, and it must be dated.
+	old, future, noIat := good(), good(), good()
+	old["iat"], old["exp"] = time.Now().Add(-2*time.Minute).Unix(), time.Now().Add(time.Hour).Unix()
+	future["iat"] = time.Now().Add(5 * time.Minute).Unix()
+	delete(noIat, "iat")
 	tampered := sign(jwt.SigningMethodES256, keys.ec, good())
 	tampered = tampered[:len(tampered)-4] + "AAAA"
 	for name, tok := range map[string]string{
@@ -84,6 +90,9 @@ tenants:
 		"wrong audience":        sign(jwt.SigningMethodES256, keys.ec, aud),
 		"wrong issuer":          sign(jwt.SigningMethodES256, keys.ec, iss),
 		"no attested_by":        sign(jwt.SigningMethodES256, keys.ec, noBy),
+		"older than max_age":    sign(jwt.SigningMethodES256, keys.ec, old),
+		"issued in the future":  sign(jwt.SigningMethodES256, keys.ec, future),
+		"no iat":                sign(jwt.SigningMethodES256, keys.ec, noIat),
 		"RS256 (not pinned)":    sign(jwt.SigningMethodRS256, keys.rsa, good()),
 		"HS256 with public key": sign(jwt.SigningMethodHS256, keys.pub, good()),
 		"none":                  sign(jwt.SigningMethodNone, jwt.UnsafeAllowNoneSignatureType, good()),

@@ -1,8 +1,10 @@
 package tenants
 
 import (
+	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
@@ -94,8 +96,15 @@ func (c *Config) validate() []Problem {
 				ps.add(kp+".id", "required")
 			}
 			h, ok := strings.CutPrefix(k.Hash, "sha256:")
-			if !ok || len(h) != 64 || strings.Trim(h, "0123456789abcdef") != "" {
+			switch {
+			case isPlaceholder(k.Hash):
+				ps.add(kp+".hash", "%q is a placeholder: issue a random key of at least %d characters (openssl rand -hex 32) and store sha256:<its hex SHA-256>", k.Hash, minAPIKeyChars)
+				continue
+			case !ok || len(h) != 64 || strings.Trim(h, "0123456789abcdef") != "":
 				ps.add(kp+".hash", "must be sha256:<64 lowercase hex> (store the key's hash, never the key)")
+				continue
+			case weakKeyHashes[h]:
+				ps.add(kp+".hash", "is the hash of a well-known weak key: issue a random key of at least %d characters (openssl rand -hex 32)", minAPIKeyChars)
 				continue
 			}
 			if other, dup := keys[k.Hash]; dup {
@@ -118,6 +127,39 @@ func (c *Config) validate() []Problem {
 	}
 	return ps
 }
+
+// minAPIKeyChars is the shortest API key the docs and errors ask for. The
+// config holds only hashes, so length cannot be checked there; weak keys
+// that are well known are refused by their hash (weakKeyHashes).
+const minAPIKeyChars = 16
+
+// isPlaceholder reports whether an API key hash is an example's
+// placeholder (CHANGE-ME, changeme, REPLACE…, <…>, xxxx).
+func isPlaceholder(v string) bool {
+	u := strings.ToUpper(strings.TrimPrefix(v, "sha256:"))
+	for _, p := range []string{"CHANGE-ME", "CHANGEME", "CHANGE_ME", "REPLACE", "PLACEHOLDER", "<", "XXXX", "TODO"} {
+		if strings.Contains(u, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// weakKeyHashes are the SHA-256 hex digests of keys that turn up in
+// examples, tutorials and guessing lists, each of them shorter than
+// minAPIKeyChars: a config that stores one is refused.
+var weakKeyHashes = func() map[string]bool {
+	m := map[string]bool{}
+	for _, k := range []string{
+		"1234", "12345", "123456", "1234567", "12345678", "123456789", "1234567890", "0000", "000000",
+		"password", "Password", "password1", "passw0rd", "secret", "changeme", "change-me", "test", "testing",
+		"admin", "letmein", "qwerty", "abc123", "apikey", "api-key", "key", "default", "voicegw", "example",
+	} {
+		sum := sha256.Sum256([]byte(k))
+		m[hex.EncodeToString(sum[:])] = true
+	}
+	return m
+}()
 
 func levelMsg(got string) string {
 	return fmt.Sprintf("must be IL2, IL4, IL5 or IL6, got %q", got)
@@ -220,6 +262,28 @@ func (c *Config) validateBackend(ps *problems, i int, names map[string]int) {
 	if err := b.APIKey.resolve(); err != nil {
 		ps.add(p+".api_key", "%v", err)
 	}
+	if b.Proxy != "" {
+		if _, err := parseProxy(b.Proxy); err != nil {
+			ps.add(p+".proxy", "%v", err)
+		}
+	}
+}
+
+// parseProxy parses a backend's proxy URL: http, https or socks5, a host
+// and port, nothing else.
+func parseProxy(raw string) (*url.URL, error) {
+	u, err := url.Parse(raw)
+	switch {
+	case err != nil || u.Host == "" || u.Port() == "":
+		return nil, fmt.Errorf("%q is not a proxy URL (http://host:port, https://host:port or socks5://host:port)", raw)
+	case u.Scheme != "http" && u.Scheme != "https" && u.Scheme != "socks5":
+		return nil, fmt.Errorf("scheme %q: want http, https or socks5", u.Scheme)
+	case u.User != nil:
+		return nil, errors.New("must not hold credentials (a proxy inside the boundary authenticates the gateway by its address or mTLS)")
+	case (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "":
+		return nil, fmt.Errorf("%q: a proxy URL has no path, query or fragment", raw)
+	}
+	return u, nil
 }
 
 // tlsFileError names the backend field whose file failed.

@@ -135,7 +135,12 @@ func serveConfig(ctx context.Context, path string, log *slog.Logger, stdout, std
 		return 1
 	}
 	srv, err := gateway.New(gateway.Config{
-		HTTPAddr:     cfg.Listen.HTTP,
+		HTTPAddr: cfg.Listen.HTTP,
+		HTTP: gateway.HTTPLimits{
+			ReadHeaderTimeout: time.Duration(cfg.HTTP.ReadHeaderTimeout), ReadTimeout: time.Duration(cfg.HTTP.ReadTimeout),
+			IdleTimeout: time.Duration(cfg.HTTP.IdleTimeout), MaxHeaderBytes: cfg.HTTP.MaxHeaderBytes,
+			MaxConnections: cfg.HTTP.MaxConnections, OfferTimeout: time.Duration(cfg.HTTP.OfferTimeout),
+		},
 		SIP:          sipCfg,
 		ICE:          gateway.ICEConfig{UDPAddr: media, NAT1To1IPs: cfg.Listen.NAT1To1IPs},
 		Tenants:      setups,
@@ -146,8 +151,8 @@ func serveConfig(ctx context.Context, path string, log *slog.Logger, stdout, std
 		Metrics:      metrics,
 		Routes:       map[string]http.Handler{"POST /v1/tokens": tenants.TokensHandler(auth, limiter, log.With("component", "tokens"))},
 		Logger:       log,
-		DrainTimeout: time.Duration(cfg.DrainTimeout),
 		Audit:        telemetry.NewAudit(auditW, salt),
+		DrainTimeout: time.Duration(cfg.DrainTimeout),
 		// nil: the embedded bundle.
 		Classifier: cfg.Classifier.Engine(),
 	})
@@ -171,16 +176,17 @@ func serveConfig(ctx context.Context, path string, log *slog.Logger, stdout, std
 }
 
 // endpoint is backend b's client side: its URL and credentials, and its
-// TLS configuration (CA file, client certificate for mTLS) for both HTTP
-// requests and the realtime socket.
+// TLS configuration (CA file, client certificate for mTLS) and proxy for
+// both HTTP requests and the realtime socket.
 func endpoint(b tenants.Backend, log *slog.Logger) (backends.Endpoint, error) {
 	tc, err := b.TLSConfig()
 	if err != nil {
 		return backends.Endpoint{}, fmt.Errorf("backend %s: %w", b.Name, err)
 	}
+	proxy := b.ProxyURL() // nil: direct, never the environment's proxy
 	return backends.Endpoint{
 		Name: b.Name, URL: b.URL, APIKey: b.APIKey.Value(), Model: b.Model, Timeout: time.Duration(b.Timeout),
-		TLS: tc, HTTPClient: backends.NewHTTPClient(tc), Logger: log.With("component", "backend"),
+		TLS: tc, HTTPClient: backends.NewHTTPClient(tc, proxy), Proxy: proxy, Logger: log.With("component", "backend"),
 	}, nil
 }
 

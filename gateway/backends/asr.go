@@ -167,7 +167,11 @@ func dialRealtime(ctx context.Context, cfg ASRConfig) (*realtimeASR, error) {
 	h.Set("OpenAI-Beta", "realtime=v1")
 	dctx, cancel := context.WithTimeout(ctx, e.timeout())
 	defer cancel()
-	d := websocket.Dialer{HandshakeTimeout: e.timeout(), Proxy: http.ProxyFromEnvironment, TLSClientConfig: e.TLS}
+	// Never the environment's proxy: only the one configured, if any.
+	d := websocket.Dialer{HandshakeTimeout: e.timeout(), TLSClientConfig: e.TLS}
+	if e.Proxy != nil {
+		d.Proxy = http.ProxyURL(e.Proxy)
+	}
 	ws, resp, err := d.DialContext(dctx, u, h)
 	if err != nil {
 		switch {

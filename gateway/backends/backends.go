@@ -40,6 +40,7 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"time"
@@ -67,10 +68,18 @@ type Endpoint struct {
 	// IdleTimeout bounds any silence after the first byte of a streamed
 	// reply. Default Timeout.
 	IdleTimeout time.Duration
-	// HTTPClient is used for HTTP requests. Default http.DefaultClient;
-	// give it no overall Timeout, since streams are bounded by Timeout and
-	// IdleTimeout instead.
+	// HTTPClient is used for HTTP requests. Default a shared client with
+	// no proxy (NewHTTPClient(nil, nil)); give it no overall Timeout, since
+	// streams are bounded by Timeout and IdleTimeout instead. Whatever its
+	// CheckRedirect, redirects are never followed: a 3xx reply is an
+	// ErrStatus error naming the status, so neither the body nor the
+	// bearer token is sent to another address.
 	HTTPClient *http.Client
+	// Proxy, when set, is the proxy of the realtime socket (HTTP requests
+	// use HTTPClient's transport; NewHTTPClient takes the same proxy).
+	// Default none: HTTP_PROXY and the other proxy variables of the
+	// environment are never used.
+	Proxy *url.URL
 	// TLS is the client TLS configuration (CA pool, client certificate
 	// for mTLS) for the realtime socket. HTTP requests use HTTPClient's;
 	// NewHTTPClient builds one from the same configuration.
@@ -95,21 +104,51 @@ func (e Endpoint) idleTimeout() time.Duration {
 }
 
 // NewHTTPClient returns a client for one backend: its own connection pool,
-// with tlsConfig (nil: the system roots) for https URLs, and no overall
-// timeout (Endpoint bounds requests itself).
-func NewHTTPClient(tlsConfig *tls.Config) *http.Client {
+// with tlsConfig (nil: the system roots) for https URLs, through proxy
+// (nil: direct, whatever the environment says), never following a
+// redirect, and with no overall timeout (Endpoint bounds requests itself).
+func NewHTTPClient(tlsConfig *tls.Config, proxy *url.URL) *http.Client {
 	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.Proxy = nil
+	if proxy != nil {
+		t.Proxy = http.ProxyURL(proxy)
+	}
 	if tlsConfig != nil {
 		t.TLSClientConfig = tlsConfig.Clone()
 	}
-	return &http.Client{Transport: t}
+	return &http.Client{Transport: t, CheckRedirect: noRedirect}
 }
 
+// defaultClient is the client of endpoints without an HTTPClient: direct
+// connections, no redirects.
+var defaultClient = sync.OnceValue(func() *http.Client { return NewHTTPClient(nil, nil) })
+
+// noRedirect makes the client return a 3xx reply as it is.
+func noRedirect(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+
+// client is the endpoint's HTTP client, made never to follow a redirect.
 func (e Endpoint) client() *http.Client {
-	if e.HTTPClient != nil {
-		return e.HTTPClient
+	if e.HTTPClient == nil {
+		return defaultClient()
 	}
-	return http.DefaultClient
+	c := *e.HTTPClient
+	c.CheckRedirect = noRedirect
+	return &c
+}
+
+// redirectError refuses a 3xx reply: the backend is an address inside the
+// boundary, and a redirect could point anywhere.
+func redirectError(resp *http.Response) error {
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4096))
+	return fmt.Errorf("%w: %s: redirect not followed (backends are called only at their configured URL)", ErrStatus, resp.Status)
+}
+
+// replyError is the error of a reply whose status is not 2xx.
+func replyError(resp *http.Response) error {
+	if resp.StatusCode/100 == 3 {
+		return redirectError(resp)
+	}
+	return statusError(resp)
 }
 
 func (e Endpoint) logger() *slog.Logger {
@@ -246,7 +285,7 @@ func (e Endpoint) postJSON(ctx context.Context, op, path string, body any, accep
 	}
 	c := &streamCall{ctx: ctx, cancel: cancel, wd: wd, resp: resp}
 	if resp.StatusCode/100 != 2 {
-		err := statusError(resp)
+		err := replyError(resp)
 		_ = c.close()
 		return nil, e.fail(op, err)
 	}

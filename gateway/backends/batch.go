@@ -179,7 +179,7 @@ func (b *batchASR) transcribe(pcm []int16) (string, error) {
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode/100 != 2 {
-		return "", e.fail(op, statusError(resp))
+		return "", e.fail(op, replyError(resp))
 	}
 	if mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type")); mt != "application/json" && mt != "" {
 		return "", e.fail(op, fmt.Errorf("%w: content type %q, want application/json", ErrMalformed, mt))

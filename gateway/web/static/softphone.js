@@ -2,7 +2,8 @@
 // /v1/calls WebSocket. State is published on window.voicegw for automation:
 //   {state, callId, captions: [{role, text, final}], rxPackets, txPackets,
 //    rxEnergy, policy: [...], turns: [...], error, hangupReason}
-// Query parameters: token=… (call token), autocall=1 (call on load),
+// Query parameters: token=… (call token; removed from the address bar once
+// read), autocall=1 (call on load),
 // raw=1 (no echo cancellation / noise suppression / gain control).
 (function () {
   "use strict";
@@ -194,7 +195,14 @@
   $("hangup").addEventListener("click", hangup);
   vg.call = call;
   vg.hangup = hangup;
-  if (params.get("token")) $("token").value = params.get("token");
+  if (params.get("token")) {
+    $("token").value = params.get("token");
+    // Keep the token out of the history, bookmarks and anything that
+    // reads the address bar: it stays only in the field.
+    const clean = new URL(location.href);
+    clean.searchParams.delete("token");
+    history.replaceState(history.state, "", clean.pathname + clean.search + clean.hash);
+  }
   setState("idle", "Press Call to talk to the agent.");
   if (params.get("autocall") === "1") call();
 })();
